@@ -1,0 +1,1 @@
+"""Market data at rest: Arrow schemas, the Parquet lake, import, validation and generation."""

@@ -1,0 +1,209 @@
+"""Price tick tables: the grid every BIST price must sit on.
+
+Prices are handled internally as integers in units of 1/10,000 TRY so that "is this price on
+the grid" is exact integer arithmetic, never a float comparison. BIST changes its tick table
+from time to time, so a table is a list of dated schedules and every lookup names the day.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+import numpy as np
+
+PRICE_SCALE = 10_000
+"""Internal price units per TRY (supports ticks down to 0.0001)."""
+
+
+def to_units(price: float) -> int:
+    """Price in TRY to integer price units, rounding away float noise."""
+    return round(price * PRICE_SCALE)
+
+
+def from_units(units: int) -> float:
+    return round(units / PRICE_SCALE, 4)
+
+
+class RoundingMode(StrEnum):
+    """How to bring an arbitrary price onto the grid.
+
+    A buy limit is rounded DOWN and a sell limit UP so that rounding never makes an order more
+    aggressive than its author asked; band limits are rounded INWARD (up for the lower limit, down
+    for the upper) so the published limit is itself tradable.
+    """
+
+    NEAREST = "nearest"
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class TickTier:
+    """From ``lower`` TRY (inclusive) up to the next tier's lower bound, prices move by ``tick``."""
+
+    lower: float
+    tick: float
+
+
+@dataclass(frozen=True)
+class TickSchedule:
+    """One version of a tick table, in force from ``effective_from`` until the next version."""
+
+    effective_from: date
+    tiers: tuple[TickTier, ...]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise ValueError("a tick schedule needs at least one tier")
+        lowers = [to_units(t.lower) for t in self.tiers]
+        if lowers != sorted(lowers) or len(set(lowers)) != len(lowers):
+            raise ValueError("tick tiers must have strictly increasing lower bounds")
+        for tier, nxt in zip(self.tiers, self.tiers[1:], strict=False):
+            # Every tier boundary must lie on both neighbouring grids, or rounding up at the top
+            # of a tier could produce a price that is on neither grid.
+            if to_units(nxt.lower - tier.lower) % to_units(tier.tick):
+                raise ValueError(f"tier boundary {nxt.lower} is not on the {tier.tick} grid")
+        object.__setattr__(self, "_lowers", np.array(lowers, dtype=np.int64))
+        object.__setattr__(
+            self, "_ticks", np.array([to_units(t.tick) for t in self.tiers], dtype=np.int64)
+        )
+
+    def tier_index(self, units: int) -> int:
+        return max(0, int(np.searchsorted(self._lowers, units, side="right")) - 1)
+
+    def tick_units(self, units: int) -> int:
+        return int(self._ticks[self.tier_index(units)])
+
+    def tick_units_array(self, units: np.ndarray) -> np.ndarray:
+        idx = np.clip(np.searchsorted(self._lowers, units, side="right") - 1, 0, None)
+        return self._ticks[idx]
+
+    def lower_units_array(self, units: np.ndarray) -> np.ndarray:
+        idx = np.clip(np.searchsorted(self._lowers, units, side="right") - 1, 0, None)
+        return self._lowers[idx]
+
+
+class TickSizeTable:
+    """A dated sequence of tick schedules; ``schedule_on(day)`` picks the one in force."""
+
+    def __init__(self, schedules: Sequence[TickSchedule], name: str = "custom") -> None:
+        if not schedules:
+            raise ValueError("a tick table needs at least one schedule")
+        self.name = name
+        self.schedules = tuple(sorted(schedules, key=lambda s: s.effective_from))
+        self._starts = [s.effective_from for s in self.schedules]
+
+    def __repr__(self) -> str:
+        return f"TickSizeTable({self.name!r}, {len(self.schedules)} schedules)"
+
+    @classmethod
+    def fixed(cls, tick: float, name: str | None = None) -> TickSizeTable:
+        """One tick at every price, for instruments outside the BIST share table (futures, FX)."""
+        tier = TickTier(lower=0.0, tick=tick)
+        return cls([TickSchedule(date(1900, 1, 1), (tier,))], name=name or f"fixed-{tick}")
+
+    def schedule_on(self, day: date) -> TickSchedule:
+        i = bisect.bisect_right(self._starts, day) - 1
+        if i < 0:
+            raise ValueError(f"no tick schedule is in force on {day} (first: {self._starts[0]})")
+        return self.schedules[i]
+
+    def tick_size(self, price: float, on: date) -> float:
+        """The tick that applies at ``price`` on day ``on``."""
+        return from_units(self.schedule_on(on).tick_units(to_units(price)))
+
+    def round_to_tick(
+        self, price: float, on: date, mode: RoundingMode | str = RoundingMode.NEAREST
+    ) -> float:
+        """Bring ``price`` onto the grid in force on ``on``.
+
+        The grid of a tier starts at its lower bound, so rounding up from the top of one tier
+        lands exactly on the next tier's lower bound (e.g. 49.99 rounds up to 50.00).
+        """
+        if not np.isfinite(price) or price <= 0:
+            raise ValueError(f"cannot round a non-positive or non-finite price: {price!r}")
+        mode = RoundingMode(mode)
+        schedule = self.schedule_on(on)
+        units = price * PRICE_SCALE
+        near = round(units)
+        if abs(units - near) < 1e-6:
+            units_i = near
+            if self._on_grid(schedule, units_i):
+                return from_units(units_i)
+        i = schedule.tier_index(int(np.floor(units)))
+        lower = int(schedule._lowers[i])
+        tick = int(schedule._ticks[i])
+        steps = (units - lower) / tick
+        if mode is RoundingMode.UP:
+            n = int(np.ceil(steps - 1e-9))
+        elif mode is RoundingMode.DOWN:
+            n = int(np.floor(steps + 1e-9))
+        else:
+            n = int(np.floor(steps + 0.5))
+        result = lower + n * tick
+        if result <= 0:
+            result = lower + tick if lower == 0 else lower
+        return from_units(result)
+
+    @staticmethod
+    def _on_grid(schedule: TickSchedule, units: int) -> bool:
+        i = schedule.tier_index(units)
+        return (units - int(schedule._lowers[i])) % int(schedule._ticks[i]) == 0
+
+    def is_on_tick(self, price: float, on: date) -> bool:
+        units = price * PRICE_SCALE
+        near = round(units)
+        return abs(units - near) < 1e-6 and near > 0 and self._on_grid(self.schedule_on(on), near)
+
+    def on_tick_mask(self, prices: np.ndarray, on: date) -> np.ndarray:
+        """Vectorised ``is_on_tick`` for one day's prices (used by validation on millions of rows)."""
+        schedule = self.schedule_on(on)
+        scaled = np.asarray(prices, dtype=np.float64) * PRICE_SCALE
+        with np.errstate(invalid="ignore"):
+            units = np.rint(scaled)
+            ok = np.isfinite(scaled) & (np.abs(scaled - units) < 1e-6) & (units > 0)
+        u = np.where(ok, units, 0).astype(np.int64)
+        lowers = schedule.lower_units_array(u)
+        ticks = schedule.tick_units_array(u)
+        return ok & ((u - lowers) % ticks == 0)
+
+    def tick_sizes(self, prices: np.ndarray, on: date) -> np.ndarray:
+        units = np.rint(np.asarray(prices, dtype=np.float64) * PRICE_SCALE).astype(np.int64)
+        return self.schedule_on(on).tick_units_array(units) / PRICE_SCALE
+
+
+def _tiers(*pairs: tuple[float, float]) -> tuple[TickTier, ...]:
+    return tuple(TickTier(lower, tick) for lower, tick in pairs)
+
+
+BIST_SHARE_TICKS = TickSizeTable(
+    [
+        TickSchedule(
+            effective_from=date(2000, 1, 1),
+            tiers=_tiers((0.0, 0.01), (20.0, 0.02), (50.0, 0.05), (100.0, 0.10)),
+            source="BIST equity market price ticks before the August 2023 revision",
+        ),
+        TickSchedule(
+            # Announced by the BIST Equity Market Operations Directorate on 2023-08-28.
+            effective_from=date(2023, 8, 28),
+            tiers=_tiers(
+                (0.0, 0.01),
+                (20.0, 0.02),
+                (50.0, 0.05),
+                (100.0, 0.10),
+                (250.0, 0.25),
+                (500.0, 0.50),
+                (1000.0, 1.00),
+                (2500.0, 2.50),
+            ),
+            source="BIST equity market price ticks, revision of August 2023",
+        ),
+    ],
+    name="bist-shares",
+)
+"""The tick table of BIST shares, rights, REICs and lease certificates."""
