@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -19,6 +20,10 @@ import exchange_calendars as xcals
 import pandas as pd
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
+
+# exchange_calendars 4.13 reads Series.values on tz-aware data, which pandas 3.1 deprecates;
+# the values it reads are correct, so the warning is noise for our users.
+warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
 
 
 class SessionPhase(StrEnum):
@@ -86,9 +91,7 @@ def _closing_sequence(continuous_end: str) -> tuple[PhaseWindow, ...]:
         (SessionPhase.TRADES_AT_CLOSE, 8, 10),
     ]
     return tuple(
-        PhaseWindow(
-            phase, (t0 + timedelta(minutes=a)).time(), (t0 + timedelta(minutes=b)).time()
-        )
+        PhaseWindow(phase, (t0 + timedelta(minutes=a)).time(), (t0 + timedelta(minutes=b)).time())
         for phase, a, b in offsets
     )
 
@@ -197,7 +200,9 @@ class TradingCalendar:
         """Trading days between ``start`` and ``end``, both inclusive."""
         self._check_range(start)
         self._check_range(end)
-        return [d.date() for d in self._xcal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
+        return [
+            d.date() for d in self._xcal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+        ]
 
     def holidays(self, start: date, end: date) -> list[date]:
         """Weekdays between ``start`` and ``end`` on which the exchange is closed."""
@@ -215,8 +220,11 @@ class TradingCalendar:
 
     def next_session(self, day: date) -> date:
         self._check_range(day)
-        return self._xcal.date_to_session(pd.Timestamp(day), direction="next").date() if not \
-            self.is_session(day) else self._xcal.next_session(pd.Timestamp(day)).date()
+        return (
+            self._xcal.date_to_session(pd.Timestamp(day), direction="next").date()
+            if not self.is_session(day)
+            else self._xcal.next_session(pd.Timestamp(day)).date()
+        )
 
     def previous_session(self, day: date) -> date:
         self._check_range(day)

@@ -161,7 +161,7 @@ class TickSizeTable:
         return abs(units - near) < 1e-6 and near > 0 and self._on_grid(self.schedule_on(on), near)
 
     def on_tick_mask(self, prices: np.ndarray, on: date) -> np.ndarray:
-        """Vectorised ``is_on_tick`` for one day's prices (used by validation on millions of rows)."""
+        """Vectorised ``is_on_tick`` for one day's prices (validation runs it on millions)."""
         schedule = self.schedule_on(on)
         scaled = np.asarray(prices, dtype=np.float64) * PRICE_SCALE
         with np.errstate(invalid="ignore"):
