@@ -50,7 +50,10 @@ class DemoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbols: int = Field(default=30, ge=1, le=500)
-    sessions: int = Field(default=20, ge=2, le=2500)
+    sessions: int = Field(default=250, ge=2, le=2500)
+    """Sessions of 1-minute bars (a year by default: research needs history)."""
+    tick_sessions: int = Field(default=5, ge=0, le=2500)
+    """The last sessions that also get trades and L1 quotes (for replay and execution)."""
     start: str = "2024-01-02"
     seed: int = 7
 

@@ -87,6 +87,40 @@ class TickSchedule:
         idx = np.clip(np.searchsorted(self._lowers, units, side="right") - 1, 0, None)
         return self._lowers[idx]
 
+    def round_units_array(
+        self, units: np.ndarray, mode: RoundingMode | str = RoundingMode.NEAREST
+    ) -> np.ndarray:
+        """Vectorised ``TickSizeTable.round_to_tick`` in price units (float in, int64 out).
+
+        Same rules as the scalar version, element by element, so that generators and validators
+        working on millions of prices put them on exactly the grid a single order would use.
+        """
+        mode = RoundingMode(mode)
+        shape = np.shape(units)
+        u = np.asarray(units, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(u)) or np.any(u <= 0):
+            raise ValueError("cannot round non-positive or non-finite prices")
+        i = np.clip(np.searchsorted(self._lowers, np.floor(u), side="right") - 1, 0, None)
+        lower, tick = self._lowers[i], self._ticks[i]
+        steps = (u - lower) / tick
+        if mode is RoundingMode.UP:
+            n = np.ceil(steps - 1e-9)
+        elif mode is RoundingMode.DOWN:
+            n = np.floor(steps + 1e-9)
+        else:
+            n = np.floor(steps + 0.5)
+        result = lower + n.astype(np.int64) * tick
+        result = np.where(result <= 0, np.where(lower == 0, lower + tick, lower), result)
+        # A price within float noise of a grid point is that grid point, whatever the mode.
+        near = np.rint(u)
+        close = np.flatnonzero(np.abs(u - near) < 1e-6)
+        if close.size:
+            cand = near[close].astype(np.int64)
+            j = np.clip(np.searchsorted(self._lowers, cand, side="right") - 1, 0, None)
+            on_grid = (cand - self._lowers[j]) % self._ticks[j] == 0
+            result[close[on_grid]] = cand[on_grid]
+        return result.reshape(shape)
+
 
 class TickSizeTable:
     """A dated sequence of tick schedules; ``schedule_on(day)`` picks the one in force."""
@@ -171,6 +205,13 @@ class TickSizeTable:
         lowers = schedule.lower_units_array(u)
         ticks = schedule.tick_units_array(u)
         return ok & ((u - lowers) % ticks == 0)
+
+    def round_to_tick_array(
+        self, prices: np.ndarray, on: date, mode: RoundingMode | str = RoundingMode.NEAREST
+    ) -> np.ndarray:
+        """Vectorised ``round_to_tick`` for one day's prices (TRY in, TRY out)."""
+        units = np.asarray(prices, dtype=np.float64) * PRICE_SCALE
+        return np.round(self.schedule_on(on).round_units_array(units, mode) / PRICE_SCALE, 4)
 
     def tick_sizes(self, prices: np.ndarray, on: date) -> np.ndarray:
         units = np.rint(np.asarray(prices, dtype=np.float64) * PRICE_SCALE).astype(np.int64)

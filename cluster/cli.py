@@ -1,0 +1,420 @@
+"""The ``smart-trader`` command line.
+
+Commands are thin: they read settings, call the core, show progress and print results. Every
+failure a user can cause (a missing file, a bad column, a bad config value) ends in one line on
+stderr naming the problem and a non-zero exit; ``--json`` prints machine-readable results.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from cluster.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="smart-trader",
+    help="BIST Smart Trader: research, simulate and trade Borsa Istanbul equities on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Market data: generate, import, validate and list the lake.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+class _State:
+    config_file: Path | None = None
+
+
+def settings() -> Settings:
+    return load_settings(_State.config_file)
+
+
+@app.callback()
+def main(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML settings file (default: none; SMART_TRADER_CONFIG also works).",
+        ),
+    ] = None,
+) -> None:
+    """BIST Smart Trader command line."""
+    _State.config_file = config
+
+
+def cli_errors(func: F) -> F:
+    """Turn the errors a user can cause into one line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, click.exceptions.Exit, click.ClickException):
+            raise
+        except (ConfigError, ValueError, FileNotFoundError, PermissionError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Progress]:
+    """Rich progress bars on stderr, so that ``--json`` output on stdout stays clean."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def _emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _parse_day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2024-01-31, not {value!r}") from None
+
+
+def _parse_time(value: str | None, name: str) -> datetime | date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a date or ISO time, not {value!r}") from None
+
+
+# ------------------------------------------------------------------------------------- data
+
+
+@data_app.command("generate")
+@cli_errors
+def data_generate(
+    symbols: Annotated[int | None, typer.Option(help="Number of synthetic symbols.")] = None,
+    sessions: Annotated[
+        int | None, typer.Option(help="Sessions of 1-minute bars (XIST trading days).")
+    ] = None,
+    tick_sessions: Annotated[
+        int | None, typer.Option(help="Last sessions that also get trades and L1 quotes.")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First session (YYYY-MM-DD).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same market).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate a synthetic BIST market, validate it and write it to the lake.
+
+    The data obeys BIST's tick table, price bands and session phases; it is labelled synthetic
+    wherever it is shown.
+    """
+    from cluster.pipeline import generate_market
+
+    s = settings()
+    result = generate_market(
+        s,
+        symbols=symbols,
+        sessions=sessions,
+        tick_sessions=tick_sessions,
+        start=_parse_day(start, "--start"),
+        seed=seed,
+        show_progress=not as_json,
+        console=err,
+    )
+    if as_json:
+        _emit_json(result.as_dict())
+        return
+    result.print(out, s.data.quality_threshold)
+
+
+@data_app.command("import")
+@cli_errors
+def data_import(
+    path: Annotated[Path, typer.Argument(help="CSV, CSV.gz or Parquet file.")],
+    kind: Annotated[str, typer.Option(help="trades, quotes or bars.")],
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbol of a file without a symbol column.")
+    ] = None,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Column mapping SOURCE=LAKE, e.g. --map DateTime=ts."),
+    ] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of naive time stamps.")] = "Europe/Istanbul",
+    layout: Annotated[
+        str, typer.Option(help="long (a row per record) or wide (a close column per symbol).")
+    ] = "long",
+    timestamp_format: Annotated[
+        str | None, typer.Option(help="strftime format of the time column, if not ISO.")
+    ] = None,
+    bar_interval: Annotated[
+        str | None, typer.Option(help="Bar length for intraday bars without ts_end, e.g. 1m.")
+    ] = None,
+    market_rules: Annotated[
+        bool,
+        typer.Option(help="Apply BIST tick, band and session rules (off for non-BIST data)."),
+    ] = True,
+    calendar: Annotated[
+        str, typer.Option(help="exchange_calendars name for holidays and gaps, or 'none'.")
+    ] = "XIST",
+    as_json: JsonOption = False,
+) -> None:
+    """Import a file into the lake through the quality rules.
+
+    Rows that cannot be represented or that break a rule go to the quarantine with the rule's
+    code and a reason; only the rest reach the lake, in one atomic write.
+    """
+    from cluster.pipeline import validation_config
+    from quant.data.importer import import_file
+    from quant.data.lake import Lake
+
+    pairs = {}
+    for item in mapping or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise ValueError(f"--map takes SOURCE=LAKE, not {item!r}")
+        pairs[src] = dst
+    s = settings()
+    with progress_bars(not as_json) as bars:
+        task = bars.add_task(f"importing {path.name}", total=None)
+        result = import_file(
+            path,
+            kind,
+            Lake(s.lake_path),
+            symbol=symbol,
+            mapping=pairs or None,
+            tz=tz,
+            layout=layout,  # type: ignore[arg-type]
+            timestamp_format=timestamp_format,
+            bar_interval=bar_interval,
+            validation=validation_config(market_rules, calendar),
+        )
+        bars.update(task, total=1, completed=1)
+    payload = {
+        "path": str(result.path),
+        "kind": result.kind.value,
+        "rows_read": result.rows_read,
+        "rows_written": result.rows_written,
+        "rows_duplicate": result.rows_duplicate,
+        "rows_conflicting": result.rows_conflicting,
+        "rows_quarantined": result.rows_quarantined,
+        "symbols": list(result.symbols),
+        "first_ts": result.first_ts,
+        "last_ts": result.last_ts,
+        "columns": result.columns,
+        "close_only": result.close_only,
+        "rules": dict(result.rules),
+        "quality_score": result.quality.score if result.quality else None,
+    }
+    if as_json:
+        _emit_json(payload)
+        return
+    out.print(
+        f"imported {result.rows_written:,} new {result.kind.value} rows from {path} "
+        f"({result.rows_read:,} read, {result.rows_duplicate:,} already in the lake, "
+        f"{result.rows_quarantined + result.rows_conflicting:,} quarantined) for "
+        f"{len(result.symbols)} symbol(s), {result.first_ts} to {result.last_ts}"
+    )
+    if result.close_only:
+        out.print("close-only bars: open, high, low and vwap equal the close; volume is 0")
+    if result.rules:
+        out.print("quarantined by rule: " + ", ".join(f"{k} {v}" for k, v in result.rules.items()))
+
+
+@data_app.command("validate")
+@cli_errors
+def data_validate(
+    kind: Annotated[str, typer.Option(help="trades, quotes or bars.")] = "bars",
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols (default: all).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day or time.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End day or time (exclusive).")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="Validate a Parquet file instead of the lake.")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Minimum score per symbol-day (default from config).")
+    ] = None,
+    market_rules: Annotated[
+        bool,
+        typer.Option(help="Apply BIST tick, band and session rules (off for non-BIST data)."),
+    ] = True,
+    calendar: Annotated[str, typer.Option(help="exchange_calendars name for holidays.")] = "XIST",
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where the JSON and HTML reports go.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check data against the quality rules and write a quality report (JSON and HTML).
+
+    Exits with status 1 when any symbol-day scores under the threshold.
+    """
+    from cluster.pipeline import validate_data
+
+    s = settings()
+    limit = s.data.quality_threshold if threshold is None else threshold
+    if not 0 <= limit <= 100:
+        raise ValueError(f"--threshold must be between 0 and 100, not {limit}")
+    outcome = validate_data(
+        s,
+        kind=kind,
+        symbols=[x.strip() for x in symbols.split(",")] if symbols else None,
+        start=_parse_time(start, "--from"),
+        end=_parse_time(end, "--to"),
+        file=file,
+        market_rules=market_rules,
+        calendar=calendar,
+        report_dir=report_dir,
+        show_progress=not as_json,
+        console=err,
+    )
+    report = outcome.report
+    if as_json:
+        _emit_json(
+            {
+                "kind": report.kind,
+                "rows": report.rows,
+                "clean": report.clean,
+                "quarantined": report.quarantined,
+                "missing": report.missing,
+                "score": report.score,
+                "threshold": limit,
+                "passed": report.passed(limit),
+                "failing": [
+                    {"symbol": d.symbol, "day": d.day, "score": d.score}
+                    for d in report.failing(limit)[:50]
+                ],
+                "report_json": str(outcome.json_path),
+                "report_html": str(outcome.html_path),
+            }
+        )
+    else:
+        out.print(report.summary(limit), highlight=False)
+        worst = report.worst(5)
+        if worst:
+            table = Table("symbol", "day", "rows", "rejected", "missing", "score", title="worst")
+            for d in worst:
+                table.add_row(
+                    d.symbol,
+                    str(d.day),
+                    f"{d.rows:,}",
+                    f"{d.quarantined:,}",
+                    f"{d.missing:,}",
+                    f"{d.score:.2f}",
+                )
+            out.print(table)
+        out.print(f"report: {outcome.html_path}")
+    if not report.passed(limit):
+        raise typer.Exit(1)
+
+
+@data_app.command("ls")
+@cli_errors
+def data_ls(
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List what the lake holds: per kind and symbol, days, first and last day, rows."""
+    from quant.data.lake import Lake, parse_kind
+
+    s = settings()
+    summary = Lake(s.lake_path).summary()
+    if kind is not None:
+        summary = summary.filter(pl.col("kind") == parse_kind(kind).value)
+    if as_json:
+        _emit_json({"lake": str(s.lake_path), "entries": summary.to_dicts()})
+        return
+    if summary.is_empty():
+        out.print(f"the lake at {s.lake_path} is empty; try `smart-trader data generate`")
+        return
+    table = Table(title=f"lake: {s.lake_path}")
+    for column in summary.columns:
+        table.add_column(column, justify="right" if column in ("days", "rows", "bytes") else "left")
+    for row in summary.iter_rows():
+        table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+@cli_errors
+def demo(
+    symbols: Annotated[int | None, typer.Option(help="Number of synthetic symbols.")] = None,
+    sessions: Annotated[int | None, typer.Option(help="Sessions of 1-minute bars.")] = None,
+    tick_sessions: Annotated[
+        int | None, typer.Option(help="Last sessions that also get ticks.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Run the main job on the embedded default and print where its report is."""
+    from cluster.pipeline import run_demo
+
+    s = settings()
+    report = run_demo(
+        s,
+        symbols=symbols,
+        sessions=sessions,
+        tick_sessions=tick_sessions,
+        seed=seed,
+        console=out,
+    )
+    out.print(f"\n[bold]demo report:[/] {report}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    run()
