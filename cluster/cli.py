@@ -97,7 +97,7 @@ def cli_errors(func: F) -> F:
 
 @contextmanager
 def progress_bars(enabled: bool = True) -> Iterator[Progress]:
-    """Rich progress bars on stderr, so that ``--json`` output on stdout stays clean."""
+    """A transient Rich progress bar on stderr (``--json`` output on stdout stays clean)."""
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -106,7 +106,7 @@ def progress_bars(enabled: bool = True) -> Iterator[Progress]:
         TimeElapsedColumn(),
         console=err,
         disable=not enabled,
-        transient=False,
+        transient=True,
     )
     with progress:
         yield progress

@@ -207,24 +207,25 @@ def validate_data(
         if rejects.height:
             quarantined.append(rejects)
 
-    with _progress(console, show_progress) as progress:
-        if file is not None:
-            if not file.exists():
-                raise FileNotFoundError(f"no such file: {file}")
+    if file is not None:
+        if not file.exists():
+            raise FileNotFoundError(f"no such file: {file}")
+        with _progress(console, show_progress) as progress:
             task = progress.add_task(f"validating {file.name}", total=None)
             result = validate_parquet(file, data_kind, config, sink=keep_rejects)
             progress.update(task, total=1, completed=1)
-        else:
-            frame = lake.scan(data_kind, symbols, start, end)
-            parts = (
-                frame.select("symbol", pl.col("ts").dt.date().alias("day"))
-                .unique()
-                .sort("symbol", "day")
-                .collect()
-            )
-            if parts.is_empty():
-                raise ValueError(f"no {data_kind} in the lake for the requested symbols and range")
-            actions = lake.read_corporate_actions(symbols)
+    else:
+        frame = lake.scan(data_kind, symbols, start, end)
+        parts = (
+            frame.select("symbol", pl.col("ts").dt.date().alias("day"))
+            .unique()
+            .sort("symbol", "day")
+            .collect()
+        )
+        if parts.is_empty():
+            raise ValueError(f"no {data_kind} in the lake for the requested symbols and range")
+        actions = lake.read_corporate_actions(symbols)
+        with _progress(console, show_progress) as progress:
             task = progress.add_task(f"validating {data_kind} (symbols)", total=None)
             result = validate_stream(
                 _symbol_chunks(frame, parts, progress, task),
