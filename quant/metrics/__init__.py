@@ -1,0 +1,93 @@
+"""Performance metrics, overfitting statistics and transaction cost analysis.
+
+Plain functions over return series (numpy, pandas or polars), with the conventions of
+empyrical-reloaded and quantstats (daily simple returns, 252 periods a year, sample standard
+deviation, per-period risk-free rate): see ``quant.metrics.performance`` for the full list, and
+``quant.metrics.overfitting`` for PSR, DSR and PBO, ``quant.metrics.tca`` for TCA.
+"""
+
+from quant.metrics.overfitting import (
+    EULER_MASCHERONI,
+    BacktestOverfitting,
+    deflated_sharpe_ratio,
+    deflated_sharpe_ratio_from_trials,
+    expected_max_sharpe,
+    minimum_track_record_length,
+    probabilistic_sharpe_ratio,
+    probabilistic_sharpe_ratio_from_stats,
+    probability_of_backtest_overfitting,
+)
+from quant.metrics.performance import (
+    MONTHS,
+    TRADING_DAYS_PER_YEAR,
+    DrawdownDuration,
+    annual_volatility,
+    cagr,
+    calmar_ratio,
+    conditional_value_at_risk,
+    downside_risk,
+    drawdown_duration,
+    drawdown_series,
+    exposure,
+    hit_ratio,
+    kurtosis,
+    max_drawdown,
+    monthly_returns,
+    profit_factor,
+    rolling_sharpe,
+    sharpe_ratio,
+    skewness,
+    sortino_ratio,
+    summary_stats,
+    time_in_market,
+    total_return,
+    turnover,
+    value_at_risk,
+)
+from quant.metrics.tca import (
+    TCA_COLUMNS,
+    order_tca,
+    square_root_impact_bp,
+    tca_by_strategy,
+)
+
+__all__ = [
+    "EULER_MASCHERONI",
+    "MONTHS",
+    "TCA_COLUMNS",
+    "TRADING_DAYS_PER_YEAR",
+    "BacktestOverfitting",
+    "DrawdownDuration",
+    "annual_volatility",
+    "cagr",
+    "calmar_ratio",
+    "conditional_value_at_risk",
+    "deflated_sharpe_ratio",
+    "deflated_sharpe_ratio_from_trials",
+    "downside_risk",
+    "drawdown_duration",
+    "drawdown_series",
+    "expected_max_sharpe",
+    "exposure",
+    "hit_ratio",
+    "kurtosis",
+    "max_drawdown",
+    "minimum_track_record_length",
+    "monthly_returns",
+    "order_tca",
+    "probabilistic_sharpe_ratio",
+    "probabilistic_sharpe_ratio_from_stats",
+    "probability_of_backtest_overfitting",
+    "profit_factor",
+    "rolling_sharpe",
+    "sharpe_ratio",
+    "skewness",
+    "sortino_ratio",
+    "square_root_impact_bp",
+    "summary_stats",
+    "tca_by_strategy",
+    "time_in_market",
+    "total_return",
+    "turnover",
+    "value_at_risk",
+]
