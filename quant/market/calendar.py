@@ -45,8 +45,18 @@ class SessionPhase(StrEnum):
 
     @property
     def accepts_orders(self) -> bool:
-        return self not in (SessionPhase.CLOSED, SessionPhase.CLOSING_PRICE_PUBLICATION)
+        """BIST takes no order entry, cancel or amend while it computes an auction price."""
+        return self not in _NO_ENTRY_PHASES
 
+
+_NO_ENTRY_PHASES = frozenset(
+    {
+        SessionPhase.CLOSED,
+        SessionPhase.OPENING_UNCROSS,
+        SessionPhase.CLOSING_PRICE_PUBLICATION,
+        SessionPhase.CLOSING_UNCROSS,
+    }
+)
 
 _TRADING_PHASES = frozenset(
     {

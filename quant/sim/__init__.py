@@ -1,0 +1,1 @@
+"""Market simulation: matching engine, auctions, fill, latency, queue and cost models, backtest."""
