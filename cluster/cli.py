@@ -383,6 +383,69 @@ def data_ls(
     out.print(table)
 
 
+# --------------------------------------------------------------------------------- backtest
+
+
+@app.command("backtest")
+@cli_errors
+def backtest(
+    strategy: Annotated[str, typer.Option(help="Strategy: ma_crossover or momentum.")],
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols (default: all in the lake).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First session (YYYY-MM-DD).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="End day, exclusive (YYYY-MM-DD).")
+    ] = None,
+    costs: Annotated[
+        str, typer.Option(help="bist (fees + BSMV, spread, impact) or none.")
+    ] = "bist",
+    capital: Annotated[float, typer.Option(help="Initial cash in TRY.")] = 1_000_000.0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Strategy parameter NAME=VALUE, e.g. --param fast=20."),
+    ] = None,
+    session_rules: Annotated[
+        str,
+        typer.Option(help="exchange (BIST phases) or bars (next-bar fills, as backtrader)."),
+    ] = "exchange",
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Vectorised fast path (signal strategies).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Backtest a strategy on the lake with BIST costs; write its tearsheet and results.
+
+    Prints the headline figures and where the tearsheet is. Exits with status 1 when the
+    strategy raised (the results up to that point are still written).
+    """
+    from cluster.pipeline import run_backtest, strategy_parameters
+
+    s = settings()
+    outcome = run_backtest(
+        s,
+        strategy=strategy,
+        symbols=[x.strip() for x in symbols.split(",") if x.strip()] if symbols else None,
+        start=_parse_day(start, "--from"),
+        end=_parse_day(end, "--to"),
+        costs=costs,
+        capital=capital,
+        params=strategy_parameters(param),
+        session_rules=session_rules,
+        fast=fast,
+        show_progress=not as_json,
+        console=err,
+    )
+    if as_json:
+        _emit_json(outcome.as_dict())
+    else:
+        outcome.print(out)
+    if outcome.result.error:
+        if as_json:
+            err.print(f"[bold red]error:[/] {outcome.result.error}", highlight=False)
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------------------------- demo
 
 

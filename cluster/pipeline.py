@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from rich.console import Console
@@ -31,6 +31,9 @@ from quant.data.lake import Lake, parse_kind
 from quant.data.quality_report import QualityReport
 from quant.data.synthetic import SyntheticMarket, SyntheticMarketConfig
 from quant.data.validate import ValidationConfig, validate_parquet, validate_stream
+
+if TYPE_CHECKING:
+    from quant.sim.result import BacktestResult
 
 
 def _progress(console: Console, enabled: bool = True) -> Progress:
@@ -267,6 +270,211 @@ def _is_synthetic(parts: pl.DataFrame) -> bool:
     return bool(names) and all(n.startswith("SYN") for n in names)
 
 
+# --------------------------------------------------------------------------------- backtest
+
+HEADLINE_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("total_return", "total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("sharpe_ratio", "Sharpe ratio", "num"),
+    ("max_drawdown", "max drawdown", "pct"),
+    ("round_trips", "trades (round trips)", "int"),
+    ("fills", "fills", "int"),
+    ("fees", "fees (TRY)", "try"),
+    ("rejects", "rejected orders", "int"),
+    ("final_equity", "final equity (TRY)", "try"),
+)
+
+
+def _figure(value: float, kind: str) -> str:
+    if value is None or value != value:  # None or NaN
+        return "n/a"
+    if kind == "pct":
+        return f"{value * 100:.2f}%"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "try":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+@dataclass
+class BacktestOutcome:
+    """A finished backtest: its result, where it was written and how long it took."""
+
+    result: BacktestResult
+    directory: Path
+    tearsheet: Path
+    seconds: float
+
+    @property
+    def bars_per_second(self) -> float:
+        bars = float(self.result.extra.get("bars", 0))
+        return bars / self.seconds if self.seconds > 0 else float("nan")
+
+    def headline(self) -> dict[str, float]:
+        return {key: self.result.stats.get(key, float("nan")) for key, _, _ in HEADLINE_FIGURES}
+
+    def as_dict(self) -> dict[str, Any]:
+        summary = self.result.to_json_summary()
+        return {
+            "strategy": self.result.strategy,
+            "synthetic": self.result.synthetic,
+            "error": self.result.error,
+            "directory": str(self.directory),
+            "tearsheet": str(self.tearsheet),
+            "headline": {k: summary["stats"].get(k) for k, _, _ in HEADLINE_FIGURES},
+            "sessions": summary.get("sessions"),
+            "first_day": summary.get("first_day"),
+            "last_day": summary.get("last_day"),
+            "bars": summary.get("bars"),
+            "seconds": round(self.seconds, 2),
+            "bars_per_second": round(self.bars_per_second),
+        }
+
+    def print(self, console: Console) -> None:
+        r = self.result
+        label = "[bold]SYNTHETIC[/] market, " if r.synthetic else ""
+        console.print(
+            f"{label}strategy [bold]{r.strategy}[/], {r.extra.get('first_day')} to "
+            f"{r.extra.get('last_day')} ({r.extra.get('sessions')} sessions, "
+            f"{r.extra.get('bars', 0):,} bars in {self.seconds:.1f} s, "
+            f"{self.bars_per_second:,.0f} bars/s)"
+        )
+        table = Table(title="backtest headline figures")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, label_text, kind in HEADLINE_FIGURES:
+            table.add_row(label_text, _figure(r.stats.get(key, float("nan")), kind))
+        console.print(table)
+        if r.error:
+            console.print(f"[bold red]the run stopped early:[/] {r.error}", highlight=False)
+        console.print(f"tearsheet: {self.tearsheet}")
+        console.print(f"results: {self.directory}")
+
+
+def _parse_param(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def strategy_parameters(items: list[str] | None) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs (values as JSON when they parse: 20, 0.5, true) to a dict."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param takes NAME=VALUE, not {item!r}")
+        params[name.strip()] = _parse_param(value.strip())
+    return params
+
+
+def _run_directory(reports: Path, name: str) -> Path:
+    stamp = datetime.fromtimestamp(time.time()).strftime("%Y%m%d-%H%M%S")
+    base = reports / "backtests" / f"{name}-{stamp}"
+    directory, k = base, 1
+    while directory.exists():
+        k += 1
+        directory = base.with_name(f"{base.name}-{k}")
+    return directory
+
+
+def run_backtest(
+    settings: Settings,
+    *,
+    strategy: str,
+    symbols: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    costs: str = "bist",
+    capital: float = 1_000_000.0,
+    params: dict[str, Any] | None = None,
+    session_rules: str = "exchange",
+    fast: bool = False,
+    show_progress: bool = True,
+    console: Console,
+) -> BacktestOutcome:
+    """Backtest a registered strategy on the lake, write its results and tearsheet.
+
+    Results go to ``reports/backtests/<strategy>-<stamp>/`` (Parquet frames, ``summary.json``
+    and ``tearsheet.html``). Raises ``ValueError`` with one line for an unknown strategy or
+    parameter, unknown symbols, an empty range or a bad setting; a strategy that raises does
+    not: its error is in the result (and printed), and what ran up to it is written.
+    """
+    from pydantic import ValidationError
+
+    from quant.report.tearsheet import write_tearsheet
+    from quant.sim.backtest import BacktestConfig, source_for
+    from quant.sim.backtest import run_backtest as backtest_engine
+    from quant.sim.fast import run_fast
+    from quant.strategies import make_strategy
+
+    if costs not in ("bist", "none"):
+        raise ValueError(f"--costs must be 'bist' or 'none', not {costs!r}")
+    if session_rules not in ("exchange", "bars"):
+        raise ValueError(f"--session-rules must be 'exchange' or 'bars', not {session_rules!r}")
+    if start is not None and end is not None and start >= end:
+        raise ValueError(f"empty date range: --from {start} is not before --to {end}")
+    try:
+        strat = make_strategy(strategy, **(params or {}))
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for strategy {strategy!r}: {exc}") from None
+    if fast:
+        from quant.sim.fast import check_fast_strategy
+
+        try:
+            check_fast_strategy(strat)
+        except TypeError as exc:
+            raise ValueError(f"--fast: {exc}") from None
+    try:
+        config = BacktestConfig(
+            start=start,
+            end=end,
+            symbols=symbols,
+            initial_cash=capital,
+            costs=costs,
+            session_rules=session_rules,
+            name=strategy,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"bad backtest setting {where}: {first['msg']}") from None
+    # the source checks symbols and range before any progress is shown (one-line errors)
+    source = source_for(Lake(settings.lake_path), config)
+    total = None
+    if start is not None and end is not None:
+        from quant.market.calendar import TradingCalendar
+
+        try:
+            total = len(TradingCalendar().sessions(start, end - timedelta(days=1)))
+        except ValueError:
+            total = None
+    began = time.perf_counter()
+    with _progress(console, show_progress) as progress:
+        task = progress.add_task(f"backtest {strategy} (sessions)", total=total)
+
+        def advance(_day: date) -> None:
+            progress.advance(task)
+
+        runner = run_fast if fast else backtest_engine
+        result = runner(config, strat, source, progress=advance)  # type: ignore[arg-type]
+        done = len(result.daily)
+        progress.update(task, total=done, completed=done)
+    seconds = time.perf_counter() - began
+    directory = _run_directory(Path(settings.reports_path), strategy)
+    result.save(directory)
+    tearsheet = write_tearsheet(result, directory / "tearsheet.html")
+    return BacktestOutcome(result, directory, tearsheet, seconds)
+
+
+DEMO_STRATEGY = "momentum"
+DEMO_PARAMETERS: dict[str, Any] = {"lookback": 20, "holding": 5, "top_k": 5, "rebalance": 1}
+"""The demo backtests cross-sectional momentum: a daily rebalance of the five best symbols of
+the last 20 sessions, each cohort held five sessions, with BIST costs."""
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -276,9 +484,10 @@ def run_demo(
     seed: int | None = None,
     console: Console,
 ) -> Path:
-    """The main job at this stage: synthetic market -> validation -> lake -> quality report."""
+    """The main job at this stage: synthetic market -> validation -> lake -> quality report ->
+    cost-aware backtest of a reference strategy -> tearsheet."""
     console.rule("[bold]BIST Smart Trader demo[/] (synthetic data)")
-    console.print("step 1/2: generate the synthetic BIST market and validate it into the lake")
+    console.print("step 1/3: generate the synthetic BIST market and validate it into the lake")
     result = generate_market(
         settings,
         symbols=symbols,
@@ -288,18 +497,40 @@ def run_demo(
         console=console,
     )
     result.print(console, settings.data.quality_threshold)
-    console.print("step 2/2: write the demo report")
+    quality_passed = result.passed(settings.data.quality_threshold)
+    backtest: BacktestOutcome | None = None
+    if quality_passed:
+        days = result.ingest.bar_sessions
+        console.print(
+            f"step 2/3: backtest {DEMO_STRATEGY} on the synthetic market with BIST costs "
+            f"({days[0]} to {days[-1]})"
+        )
+        backtest = run_backtest(
+            settings,
+            strategy=DEMO_STRATEGY,
+            symbols=result.symbols,
+            start=days[0],
+            end=days[-1] + timedelta(days=1),
+            costs="bist",
+            params=DEMO_PARAMETERS,
+            console=console,
+        )
+        backtest.print(console)
+    console.print("step 3/3: write the demo report")
     report = Path(settings.reports_path) / "demo" / "summary.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     summary = result.as_dict() | {
         "quality_threshold": settings.data.quality_threshold,
-        "quality_passed": result.passed(settings.data.quality_threshold),
+        "quality_passed": quality_passed,
+        "backtest": backtest.as_dict() if backtest is not None else None,
     }
     tmp = report.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     tmp.replace(report)
-    if not summary["quality_passed"]:
+    if not quality_passed:
         raise ValueError(
             f"synthetic data scored under {settings.data.quality_threshold}: see {report}"
         )
+    if backtest is not None and backtest.result.error:
+        raise ValueError(f"the demo backtest stopped early: {backtest.result.error}")
     return report

@@ -1,0 +1,1919 @@
+"""The event-driven backtest engine: a strategy trading bars from the lake through risk and costs.
+
+``run_backtest(config, strategy, source)`` replays bars session by session, in time order across
+symbols, through the same objects the live system uses: ``RiskEngine`` (pre-trade checks, guards,
+kill switch), the ``BarFillModel`` (exchange entry checks, fills with a volume-participation cap),
+the ``CostModel`` (slippage and BIST fees) and the ``Portfolio`` (cash, T+2 settlement, marks,
+corporate actions). Everything is driven by a ``SimulatedClock`` set from the data, so a run is
+deterministic: the same data, configuration and strategy give the same result, bit for bit.
+
+Streaming
+---------
+The lake is read a few days at a time (``chunk_days``), on a background thread while the
+previous chunk is processed, and each chunk is cut into sessions (trading days). Only the
+current chunk, the next one and per-symbol running state are in memory, so memory stays flat
+however long the history; what grows with time is what the run produces (the equity marks, the
+orders and fills, which are folded into compact Arrow columns after every session).
+
+The order of events
+-------------------
+For each session (trading day ``D``):
+
+1. **Session start** (the first order-entry time, 09:40 Istanbul on BIST): settlements due are
+   retired, corporate actions with ex-date ``D`` are applied to the portfolio (the lake stores raw
+   prices, so trading uses raw prices and the actions move positions and cash; the strategy gets
+   ``on_corporate_action`` to rescale any price history it keeps) and every order still pending
+   in that symbol is cancelled (exchanges purge orders on an ex-date); the daily price bands are
+   set from the previous close (adjusted for the day's action); orders held since the previous
+   session enter; then ``strategy.on_session_start``.
+2. **Bars**, merged across symbols in order of their close time (then symbol). For each bar,
+   the working orders of its symbol are offered to the fill model first: an order decided on
+   bar ``t`` can only fill on a *later* bar (at its open, or through its range for a limit),
+   never on the bar it was decided on, so there is no look-ahead. Then the strategy gets
+   ``on_fill`` for each execution and ``on_bar`` for the bar, at the bar's close.
+   Timed events (intraday equity marks every ``mark_interval_minutes``, orders entering at a
+   later phase, halts starting or ending) scheduled at time ``X`` run before the first bar
+   closing after ``X``.
+3. **Session end** (the last trade time, 18:10 on BIST): DAY orders expire, the portfolio is
+   marked at the closing prices, the guards see the equity, ``strategy.on_session_end`` runs
+   (its orders are for the next session) and the session's orders are folded into the result
+   with their TCA.
+
+When orders may enter (``session_rules``)
+-----------------------------------------
+``exchange`` (the default, needs a calendar): the BIST phases of ``TradingCalendar``. An order
+is entered at once in a phase that takes orders (opening auction, continuous trading, closing
+auction, trades at the close: the exchange's own checks then apply, e.g. trades at the close
+take limit orders at the closing price only). An order sent while the exchange computes an
+auction price or publishes the closing limits is held by the router and entered when the next
+phase starts (a market order cannot be entered into trades at the close and is refused
+OUTSIDE_SESSION). An order sent after the session's end is an off-session order (BIST brokers'
+*seans dışı emir*, LEAN's market-on-open): it enters at the next session's opening auction;
+IOC and FOK orders are never held. This is why a strategy on daily bars, deciding at the close,
+trades at the next open.
+
+``bars``: the bar sequence is the market, as in backtrader and vectorbt. An order sent on a
+bar starts working on the next bar of its symbol, whatever phase or session that bar is in; a
+DAY order expires at the end of the session in which it met its first bar. Orders sent at or
+after the session's end enter at the next session. Use it to compare with those libraries or
+for data that is not from BIST (``calendar=None``).
+
+Bad orders never raise: structure, unknown symbol, halts, tick grid, band, limits and funds
+are refused by ``RiskEngine.check`` with a ``RejectCode``, phase and session problems by the
+router or the exchange checks, and every refusal is an order row with its code and reason.
+A strategy that raises stops the run: ``BacktestResult.error`` names the strategy, the
+callback, the symbol and the time, and everything up to that event is kept.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import heapq
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from quant.clock import SimulatedClock
+from quant.data.corporate_actions import adjustment_factors, trading_day
+from quant.data.lake import Lake
+from quant.data.schema import DataKind, conform, polars_schema
+from quant.execution.orders import (
+    ExecutionReport,
+    IllegalTransition,
+    Order,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    RejectCode,
+    Side,
+    TimeInForce,
+)
+from quant.market.bands import Band, PriceBand
+from quant.market.calendar import ISTANBUL, SessionPhase, TradingCalendar
+from quant.market.instrument import Instrument
+from quant.market.ticks import BIST_SHARE_TICKS, TickSizeTable
+from quant.metrics.performance import summary_stats
+from quant.metrics.tca import TCA_COLUMNS, order_tca, tca_by_strategy
+from quant.risk.checks import OpenQuantity, RiskContext
+from quant.risk.engine import RiskEngine
+from quant.risk.guards import DailyLossLimit, DrawdownGuard, PortfolioGuard
+from quant.risk.limits import RiskLimits
+from quant.sim.costs import (
+    CostModel,
+    MarketConditions,
+    NoSlippage,
+    ZeroFees,
+    bist_default_costs,
+    no_costs,
+)
+from quant.sim.fills import BarFillModel, BarView
+from quant.sim.matching import ENTRY_PHASES, exchange_check
+from quant.sim.portfolio import Portfolio
+from quant.sim.result import (
+    DAILY_SCHEMA,
+    EQUITY_SCHEMA,
+    FILL_SCHEMA,
+    ORDER_SCHEMA,
+    ROUND_TRIP_SCHEMA,
+    TS,
+    BacktestResult,
+    RoundTripTracker,
+    empty,
+)
+from quant.sim.strategy import Bar, CorporateActionEvent, Strategy, StrategyContext
+
+_NS = 1_000_000_000
+_MINUTE_NS = 60 * _NS
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INF = float("inf")
+_HOLD_TARGET = {
+    SessionPhase.OPENING_UNCROSS: SessionPhase.CONTINUOUS,
+    SessionPhase.CLOSING_PRICE_PUBLICATION: SessionPhase.CLOSING_AUCTION,
+    SessionPhase.CLOSING_UNCROSS: SessionPhase.TRADES_AT_CLOSE,
+}
+"""Phases that take no orders, and the phase a held order enters at."""
+_NO_MARKET_PHASES = frozenset({SessionPhase.CLOSING_UNCROSS, SessionPhase.TRADES_AT_CLOSE})
+"""A market order sent in these phases can only be refused (trades at the close take limits)."""
+
+
+class SessionRules(StrEnum):
+    EXCHANGE = "exchange"
+    BARS = "bars"
+
+
+class BacktestConfig(BaseModel):
+    """Everything that shapes a backtest besides the data and the strategy (JSON-serialisable).
+
+    ``start`` is the first session day (inclusive) and ``end`` the day the run stops before
+    (exclusive), as for the lake; None means the first / last day stored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: date | None = None
+    end: date | None = None
+    symbols: list[str] | None = None
+    """None: every symbol with bars in the lake."""
+    initial_cash: float = Field(default=1_000_000.0, gt=0)
+    costs: str = Field(default="bist", pattern="^(bist|none)$")
+    """``bist``: BIST fees (2 bp commission + exchange fee, each with 5% BSMV), half a spread
+    (5 bp without quotes) and square-root impact; ``none``: no fees, no slippage."""
+    commission_bps: float = Field(default=2.0, ge=0)
+    session_rules: SessionRules = SessionRules.EXCHANGE
+    calendar: str | None = "XIST"
+    """``exchange_calendars`` name for sessions, phases and settlement days; None for data from
+    other markets (sessions then come from the data, settlement counts weekdays)."""
+    max_participation: float = Field(default=0.1, gt=0, le=1)
+    """Our fills per bar and side are capped at this fraction of the bar's volume."""
+    fill_on_touch: bool = False
+    """Fill limit orders when the bar touches the limit (default: it must trade through it)."""
+    settlement_days: int = Field(default=2, ge=0)
+    use_unsettled_proceeds: bool = True
+    """Count unsettled sale proceeds in buying power (BIST brokers' T+2 netting)."""
+    dividend_withholding: float = Field(default=0.15, ge=0, lt=1)
+    risk: RiskLimits = Field(default_factory=RiskLimits)
+    drawdown_reduce_at: float | None = Field(default=None, gt=0, le=1)
+    drawdown_halt_at: float | None = Field(default=None, gt=0, le=1)
+    daily_loss_pct: float | None = Field(default=None, gt=0, le=1)
+    mark_interval_minutes: int | None = Field(default=30, gt=0)
+    """Intraday equity marks (they also feed the guards); None: at the close only."""
+    stats_lookback: int = Field(default=20, ge=2)
+    """Sessions of history for the average daily volume and daily volatility that the impact
+    model, the fat-finger check and TCA use."""
+    default_volatility: float = Field(default=0.02, gt=0)
+    """Daily volatility assumed until ``stats_lookback`` allows an estimate (3 sessions)."""
+    warmup_days: int = Field(default=45, ge=0)
+    """Calendar days before ``start`` read (not traded) to seed closes, bands, ADV and
+    volatility."""
+    tick_size: float | None = Field(default=None, gt=0)
+    """None: the BIST share tick table; a number: one fixed tick (data from other markets)."""
+    price_bands: bool = True
+    """Apply BIST's daily price bands (±10% of the previous close)."""
+    tca: bool = True
+    chunk_days: int = Field(default=7, ge=1)
+    """Calendar days of intraday bars read at a time (daily bars are read a year at a time)."""
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HaltWindow:
+    """A trading halt: one symbol (or the whole market when ``symbol`` is None) from
+    ``start_ns`` (inclusive) to ``end_ns`` (exclusive)."""
+
+    symbol: str | None
+    start_ns: int
+    end_ns: int
+
+
+class BarSource(Protocol):
+    """Where the bars come from: the lake, or a frame in memory."""
+
+    symbols: list[str]
+    synthetic: bool
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        """Raw BARS frames with a ``day`` column (trading day), in time order; each session
+        whole inside one chunk."""
+        ...
+
+    def warmup(self) -> pl.DataFrame:
+        """Per symbol and day before the start: ``symbol, day, volume, close`` (may be empty)."""
+        ...
+
+    def corporate_actions(self) -> pl.DataFrame:
+        """Actions of the symbols (CORPORATE_ACTIONS schema), any dates."""
+        ...
+
+
+def _with_day(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(trading_day(frame.columns).alias("day"))
+
+
+def _is_synthetic(symbols: Sequence[str]) -> bool:
+    """The synthetic market names its symbols SYNnn (``quant.data.synthetic``)."""
+    return bool(symbols) and all(s.startswith("SYN") for s in symbols)
+
+
+class LakeBarSource:
+    """Bars of ``symbols`` from a ``Lake``, days ``[start, end)``, streamed in chunks.
+
+    Chunks are read on a background thread one step ahead of the engine (Parquet decoding
+    releases the GIL), so reading overlaps simulation on a second core.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        symbols: Sequence[str] | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        chunk_days: int = 7,
+        warmup_days: int = 45,
+        prefetch: bool = True,
+    ) -> None:
+        self.lake = lake
+        # Validates symbols and range up front: unknown symbols and empty ranges fail here,
+        # with the lake's one-line messages.
+        if start is not None and end is not None and start >= end:
+            raise ValueError(f"empty date range: --from {start} is not before --to {end}")
+        try:
+            probe = lake.scan(DataKind.BARS, symbols, _scan_lo(start), _scan_hi(end))
+        except ValueError as exc:
+            if not str(exc).startswith("no bars data"):
+                raise
+            names = ", ".join(symbols) if symbols is not None else "any symbol"
+            raise ValueError(
+                f"no bars in the lake for {names} from {start or 'the beginning'} to "
+                f"{end or 'the end'} (exclusive)"
+            ) from None
+        self.symbols = sorted(symbols) if symbols is not None else lake.symbols(DataKind.BARS)
+        if start is None or end is None:
+            bounds = probe.select(
+                pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")
+            ).collect()
+            lo, hi = bounds.row(0)
+            if lo is None:
+                raise ValueError("no bars in the lake for the requested symbols and range")
+            start = start or lo.date()
+            end = end or hi.date() + timedelta(days=2)
+        self.start, self.end = start, end
+        first = probe.select("ts", "ts_end").head(1).collect()
+        if first.height == 0:
+            raise ValueError(
+                f"no bars for {', '.join(self.symbols)} between {start} and {end} (exclusive)"
+            )
+        self.daily = bool((first["ts_end"][0] - first["ts"][0]) >= timedelta(hours=12))
+        self.chunk = timedelta(days=366 if self.daily else chunk_days)
+        self.warmup_days = warmup_days
+        self.prefetch = prefetch
+        self.synthetic = _is_synthetic(self.symbols)
+
+    def _files(self, lo: date, hi: date) -> list[Path]:
+        """Partition files that can hold trading days ``[lo, hi)`` (public layout of the lake:
+        one file per symbol and day, or per symbol and year for daily bars). Listing them by
+        name costs a stat per file, where ``Lake.scan`` lists every partition of every symbol."""
+        kind = DataKind.BARS
+        files = []
+        if self.daily:
+            years = range((lo - timedelta(days=1)).year, hi.year + 1)
+            for symbol in self.symbols:
+                for year in years:
+                    path = self.lake.partition_path(kind, symbol, year=year)
+                    if path.is_file():
+                        files.append(path)
+            return files
+        days = [lo - timedelta(days=1) + timedelta(days=k) for k in range((hi - lo).days + 1)]
+        for symbol in self.symbols:
+            for day in days:
+                path = self.lake.partition_path(kind, symbol, day)
+                if path.is_file():
+                    files.append(path)
+        return files
+
+    def _read(self, lo: date, hi: date) -> pl.DataFrame:
+        names = polars_schema(DataKind.BARS).names()
+        files = self._files(lo, hi)
+        if not files:  # a holiday stretch
+            return pl.DataFrame(schema=polars_schema(DataKind.BARS)).with_columns(
+                pl.lit(None, pl.Date).alias("day")
+            )
+        frame = pl.scan_parquet(files, hive_partitioning=False).select(names)
+        frame = frame.with_columns(trading_day(names).alias("day"))
+        return frame.filter((pl.col("day") >= lo) & (pl.col("day") < hi)).collect()
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        windows = []
+        lo = self.start
+        while lo < self.end:
+            hi = min(lo + self.chunk, self.end)
+            windows.append((lo, hi))
+            lo = hi
+        if not self.prefetch or len(windows) < 2:
+            for lo, hi in windows:
+                frame = self._read(lo, hi)
+                if frame.height:
+                    yield frame
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-prefetch") as pool:
+            pending: Future[pl.DataFrame] = pool.submit(self._read, *windows[0])
+            for k in range(len(windows)):
+                frame = pending.result()
+                if k + 1 < len(windows):
+                    pending = pool.submit(self._read, *windows[k + 1])
+                if frame.height:
+                    yield frame
+
+    def warmup(self) -> pl.DataFrame:
+        schema = {"symbol": pl.String, "day": pl.Date, "volume": pl.Int64, "close": pl.Float64}
+        if self.warmup_days <= 0:
+            return pl.DataFrame(schema=schema)
+        lo = self.start - timedelta(days=self.warmup_days)
+        frame = self._read(lo, self.start)
+        if frame.height == 0:
+            return pl.DataFrame(schema=schema)
+        return _daily_aggregates(frame).select(list(schema)).cast(schema)
+
+    def corporate_actions(self) -> pl.DataFrame:
+        return self.lake.read_corporate_actions(self.symbols)
+
+
+def _scan_lo(day: date | None) -> date | None:
+    # a daily bar stamped at local midnight starts on the UTC day before its trading day
+    return None if day is None else day - timedelta(days=1)
+
+
+def _scan_hi(day: date | None) -> date | None:
+    return None if day is None else day + timedelta(days=1)
+
+
+class FrameBarSource:
+    """Bars held in memory (tests, benchmarks, notebooks): one BARS frame, any order."""
+
+    def __init__(
+        self,
+        bars: pl.DataFrame,
+        corporate_actions: pl.DataFrame | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        chunk_sessions: int = 5,
+        synthetic: bool | None = None,
+    ) -> None:
+        frame = _with_day(conform(bars, DataKind.BARS))
+        if start is not None and end is not None and start >= end:
+            raise ValueError(f"empty date range: {start} is not before {end}")
+        self._warm = frame.filter(pl.col("day") < start) if start is not None else frame.clear()
+        if start is not None:
+            frame = frame.filter(pl.col("day") >= start)
+        if end is not None:
+            frame = frame.filter(pl.col("day") < end)
+        if frame.height == 0:
+            raise ValueError("no bars in the requested range")
+        self.frame = frame.sort("symbol", "ts")
+        self.symbols = sorted(self.frame["symbol"].unique().to_list())
+        self.synthetic = _is_synthetic(self.symbols) if synthetic is None else synthetic
+        self.chunk_sessions = chunk_sessions
+        self.actions = (
+            corporate_actions
+            if corporate_actions is not None
+            else pl.DataFrame(schema=polars_schema(DataKind.CORPORATE_ACTIONS))
+        )
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        days = self.frame["day"].unique(maintain_order=True).to_list()
+        for k in range(0, len(days), self.chunk_sessions):
+            part = days[k : k + self.chunk_sessions]
+            yield self.frame.filter(pl.col("day").is_between(part[0], part[-1]))
+
+    def warmup(self) -> pl.DataFrame:
+        schema = {"symbol": pl.String, "day": pl.Date, "volume": pl.Int64, "close": pl.Float64}
+        if self._warm.height == 0:
+            return pl.DataFrame(schema=schema)
+        return _daily_aggregates(self._warm).select(list(schema)).cast(schema)
+
+    def corporate_actions(self) -> pl.DataFrame:
+        return self.actions
+
+
+def _daily_aggregates(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per symbol and trading day: total volume and the last close."""
+    return (
+        frame.sort("ts_end")
+        .group_by("day", "symbol", maintain_order=True)
+        .agg(pl.col("volume").sum(), pl.col("close").last())
+        .sort("day", "symbol")
+    )
+
+
+# ------------------------------------------------------------------------------ session data
+
+
+@dataclass(slots=True)
+class _Session:
+    """One trading day's bars as plain Python lists, in processing order."""
+
+    day: date
+    frame: pl.DataFrame
+    symbol: list[str]
+    ts: list[int]
+    ts_end: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[int]
+    vwap: list[float]
+    trade_count: list[int]
+    cum_volume: list[int]
+    """The symbol's volume so far in the session, this bar included."""
+    volumes: dict[str, int]
+    closes: dict[str, float]
+    last_bars: pl.DataFrame
+    """The session's last bar of each symbol (for the arrival price of the next orders)."""
+    n: int = 0
+    first_ts: int = 0
+    """Open of the session's first bar and close of its last one (UTC ns)."""
+    last_ts_end: int = 0
+    t0: int = 0
+    t_end: int = 0
+    windows: list[tuple[int, int, SessionPhase]] | None = None
+    """Phase windows ``(start, end, phase)`` in UTC ns; None in bars mode."""
+
+
+_BAR_COLUMNS = tuple(polars_schema(DataKind.BARS).names())
+
+
+def _sessions(
+    chunk: pl.DataFrame, names: dict[str, str], as_lists: bool = True, presorted: bool = False
+) -> Iterator[_Session]:
+    """Cut a chunk into sessions sorted by close time, then symbol.
+
+    ``as_lists=False`` leaves the per-bar lists empty (the fast path reads the frame itself
+    and touches only a few bars).
+
+    The sort is stable on (day, close time): sources deliver rows symbol by symbol in symbol
+    order, so bars closing together stay in symbol order without sorting strings.
+    """
+    frame = chunk if presorted else chunk.sort("day", "ts_end", maintain_order=True)
+    if "_cumv" not in frame.columns:
+        frame = frame.with_columns(pl.col("volume").cum_sum().over("day", "symbol").alias("_cumv"))
+    # per day and symbol: volume, close and the last bar, for the whole chunk at once
+    last_bars = frame.group_by("day", "symbol", maintain_order=True).agg(
+        pl.col("volume").sum().alias("_day_volume"), pl.all().exclude("volume").last()
+    )
+    columns = {c: frame[c] for c in ("ts", "ts_end")}
+    ts_all = columns["ts"].dt.epoch("ns")
+    te_all = columns["ts_end"].dt.epoch("ns")
+    bounds = frame["day"].rle().struct.unnest()
+    agg_bounds = last_bars["day"].rle().struct.unnest()["len"].to_list()
+    offset = agg_offset = 0
+    for (length, day), agg_len in zip(bounds.iter_rows(), agg_bounds, strict=True):
+        part = frame.slice(offset, length)
+        agg = last_bars.slice(agg_offset, agg_len)
+        agg_syms = [names[x] for x in agg["symbol"].to_list()]
+        ts_part, te_part = ts_all.slice(offset, length), te_all.slice(offset, length)
+
+        def values(name: str, part: pl.DataFrame = part) -> list:
+            return part[name].to_list() if as_lists else []
+
+        yield _Session(
+            day=day,
+            frame=part,
+            # one interned str object per symbol: dictionary lookups then hash once
+            symbol=[names[x] for x in part["symbol"].to_list()] if as_lists else [],
+            ts=ts_part.to_list() if as_lists else [],
+            ts_end=te_part.to_list() if as_lists else [],
+            open=values("open"),
+            high=values("high"),
+            low=values("low"),
+            close=values("close"),
+            volume=values("volume"),
+            vwap=values("vwap"),
+            trade_count=values("trade_count"),
+            cum_volume=values("_cumv"),
+            volumes=dict(zip(agg_syms, agg["_day_volume"].to_list(), strict=True)),
+            closes=dict(zip(agg_syms, agg["close"].to_list(), strict=True)),
+            last_bars=agg,
+            n=length,
+            first_ts=int(ts_part.min()),
+            last_ts_end=int(te_part.max()),
+        )
+        offset += length
+        agg_offset += agg_len
+
+
+def _ns(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+# ------------------------------------------------------------------------------ market stats
+
+
+class DailyStats:
+    """Per symbol: average daily volume and daily volatility from the last ``lookback``
+    completed sessions (never the current one: no look-ahead). Corporate actions rescale the
+    stored history so returns across an ex-date are not distorted."""
+
+    def __init__(self, lookback: int = 20) -> None:
+        self.lookback = lookback
+        self._volumes: dict[str, deque[float]] = {}
+        self._closes: dict[str, deque[float]] = {}
+
+    def end_session(self, volumes: Mapping[str, int], closes: Mapping[str, float]) -> None:
+        for symbol in sorted(volumes):
+            dq = self._volumes.get(symbol)
+            if dq is None:
+                dq = self._volumes[symbol] = deque(maxlen=self.lookback)
+            dq.append(float(volumes[symbol]))
+        for symbol in sorted(closes):
+            dq = self._closes.get(symbol)
+            if dq is None:
+                dq = self._closes[symbol] = deque(maxlen=self.lookback + 1)
+            dq.append(float(closes[symbol]))
+
+    def on_action(self, symbol: str, price_factor: float, share_factor: float) -> None:
+        if math.isfinite(price_factor) and symbol in self._closes:
+            dq = self._closes[symbol]
+            self._closes[symbol] = deque((c * price_factor for c in dq), maxlen=dq.maxlen)
+        if share_factor != 1.0 and symbol in self._volumes:
+            dq = self._volumes[symbol]
+            self._volumes[symbol] = deque((v * share_factor for v in dq), maxlen=dq.maxlen)
+
+    def adv(self, symbol: str) -> float | None:
+        dq = self._volumes.get(symbol)
+        return sum(dq) / len(dq) if dq else None
+
+    def volatility(self, symbol: str) -> float | None:
+        """Sample standard deviation of daily simple returns (needs 2 returns)."""
+        dq = self._closes.get(symbol)
+        if dq is None or len(dq) < 3:
+            return None
+        closes = list(dq)
+        rets = [b / a - 1.0 for a, b in itertools.pairwise(closes) if a > 0]
+        if len(rets) < 2:
+            return None
+        mean = sum(rets) / len(rets)
+        return math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
+
+
+# ------------------------------------------------------------------------------ the engine
+
+
+class _StrategyFailure(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(order=True, slots=True)
+class _Timer:
+    ts: int
+    seq: int
+    kind: str = field(compare=False)
+    payload: Any = field(compare=False, default=None)
+
+
+@dataclass(slots=True)
+class _Book:
+    """The engine's records of one order."""
+
+    state: OrderState
+    seq: int
+    value: float = 0.0
+    """Sum of fill price x quantity (for the order-level fee)."""
+    fees: float = 0.0
+    """Fees charged so far."""
+    met_bar: bool = False
+    """It has been shown at least one bar (bars mode: it expires at this session's end)."""
+
+
+class BacktestEngine:
+    """One backtest run: a strategy, a configuration and a bar source.
+
+    ``run()`` replays every bar (the event-driven path). The fast path
+    (``quant.sim.fast``) drives the same engine through its session and order methods but
+    visits only the bars where something can happen.
+    """
+
+    def __init__(
+        self,
+        config: BacktestConfig,
+        strategy: Strategy,
+        source: BarSource,
+        *,
+        instruments: Iterable[Instrument] | None = None,
+        halts: Iterable[HaltWindow] = (),
+        progress: Callable[[date], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.progress = progress
+        """Called with each session day once it is closed (for progress bars)."""
+        self.strategy = strategy
+        self.source = source
+        rules = SessionRules(config.session_rules)
+        self.calendar = TradingCalendar(config.calendar) if config.calendar else None
+        if rules is SessionRules.EXCHANGE and self.calendar is None:
+            raise ValueError("session_rules 'exchange' needs a calendar (or use 'bars')")
+        self.exchange_rules = rules is SessionRules.EXCHANGE
+        self.clock = SimulatedClock()
+        self.costs: CostModel = (
+            bist_default_costs(config.commission_bps) if config.costs == "bist" else no_costs()
+        )
+        self._fees_on = not isinstance(self.costs.fees, ZeroFees)
+        ticks = (
+            TickSizeTable.fixed(config.tick_size)
+            if config.tick_size is not None
+            else BIST_SHARE_TICKS
+        )
+        given = {i.symbol: i for i in instruments} if instruments is not None else {}
+        self.instruments: dict[str, Instrument] = {
+            s: given.get(s) or Instrument(s, tick_table=ticks) for s in source.symbols
+        }
+        self._names = {s: s for s in self.instruments}
+        self.portfolio = Portfolio(
+            config.initial_cash,
+            settlement_days=config.settlement_days,
+            calendar=self.calendar,
+            use_unsettled_proceeds=config.use_unsettled_proceeds,
+            dividend_withholding=config.dividend_withholding,
+        )
+        guards: list[PortfolioGuard] = []
+        if config.drawdown_reduce_at is not None or config.drawdown_halt_at is not None:
+            guards.append(DrawdownGuard(config.drawdown_reduce_at, config.drawdown_halt_at))
+        if config.daily_loss_pct is not None:
+            guards.append(DailyLossLimit(limit_pct=config.daily_loss_pct))
+        self.risk = RiskEngine(config.risk, guards)
+        slipping = not isinstance(self.costs.slippage, NoSlippage)
+        self.fill_model = BarFillModel(
+            max_participation=config.max_participation,
+            slippage=self._slippage if slipping else None,
+            fill_on_touch=config.fill_on_touch,
+            ticks=ticks,
+        )
+        self.band_rule = PriceBand(ticks=ticks) if config.price_bands else None
+        self.stats = DailyStats(config.stats_lookback)
+        self.halts = sorted(halts, key=lambda h: (h.start_ns, h.end_ns, h.symbol or ""))
+
+        # market state
+        self.last: dict[str, float] = {}
+        self.bands: dict[str, Band] = {}
+        self.adv: dict[str, float] = {}
+        self.vol: dict[str, float] = {}
+        self.halted: set[str] = set()
+        self.market_halted = False
+        # account and orders
+        self.pos: dict[str, int] = {}
+        self.open_q: dict[str, OpenQuantity] = {}
+        self.books: dict[str, _Book] = {}
+        """Open orders (sent, not finished), by client order id."""
+        self.working: dict[str, list[OrderState]] = {}
+        """Orders the venue has accepted, per symbol, in time priority."""
+        self.off_session: list[OrderState] = []
+        """Orders held by the router for the next session."""
+        self.seen_ids: set[str] = set()
+        self.finished: list[_Book] = []
+        self._seq = itertools.count()
+        self._timers: list[_Timer] = []
+        self.next_timer: float = _INF
+        self.risk_ctx = RiskContext(
+            day=date(1970, 1, 1),
+            instruments=self.instruments,
+            last_prices=self.last,
+            bands=self.bands,
+            positions=self.pos,
+            open_orders=self.open_q,
+            adv=self.adv,
+        )
+        self.ctx = BacktestContext(self)
+        # session state
+        self.session: _Session | None = None
+        self.session_open = False
+        self.day: date | None = None
+        self._cur_cumvol = 0
+        self._actions = pl.DataFrame(schema=polars_schema(DataKind.CORPORATE_ACTIONS))
+        self._applied_through: date | None = None
+        self._ex_dates: list[date] = []
+        self._trips = RoundTripTracker()
+        self._trip_chunks: list[pl.DataFrame] = []
+        # outputs
+        self.days: list[date] = []
+        self.traded: list[float] = []
+        self._traded_today = 0.0
+        self._fills: list[tuple] = []
+        self._fill_chunks: list[pl.DataFrame] = []
+        self._order_chunks: list[pl.DataFrame] = []
+        self._tca_chunks: list[pl.DataFrame] = []
+        self._prev_last_bars: pl.DataFrame | None = None
+        self.bars_processed = 0
+        self.error: str | None = None
+        self._stopped = False
+
+    # --------------------------------------------------------------------------- the run
+
+    def run(self) -> BacktestResult:
+        """Replay every bar of the source through the strategy; returns the result."""
+        try:
+            self.start()
+            for chunk in self.source.chunks():
+                for session in _sessions(chunk, self._names):
+                    self.open_session(session)
+                    self._run_bars(session)
+                    self.close_session()
+        except _StrategyFailure as failure:
+            self.error = failure.message
+        return self.finish()
+
+    def _run_bars(self, s: _Session) -> None:
+        """The hot loop: a few microseconds per bar, strategy included."""
+        sym, ts, te = s.symbol, s.ts, s.ts_end
+        op, hi, lo, cl, vo, vw, tc, cv = (
+            s.open,
+            s.high,
+            s.low,
+            s.close,
+            s.volume,
+            s.vwap,
+            s.trade_count,
+            s.cum_volume,
+        )
+        working = self.working
+        last = self.last
+        clock = self.clock
+        ctx = self.ctx
+        on_bar = self.strategy.on_bar
+        fill = self.fill_bars
+        n = s.n
+        i = 0
+        now = -1
+        try:
+            for i in range(n):
+                t = te[i]
+                if t != now:
+                    if t > self.next_timer:
+                        self.fire_timers(t)
+                    clock.advance_to(t)
+                    now = t
+                symbol = sym[i]
+                bar = Bar(symbol, ts[i], t, op[i], hi[i], lo[i], cl[i], vo[i], vw[i], tc[i])
+                if working.get(symbol):
+                    fill(symbol, bar, cv[i])
+                last[symbol] = cl[i]
+                try:
+                    on_bar(ctx, bar)
+                except _StrategyFailure:
+                    raise
+                except Exception as exc:
+                    raise _StrategyFailure(self._blame("on_bar", symbol, t, exc)) from exc
+        finally:
+            self.bars_processed += i + 1 if n else 0
+
+    # ------------------------------------------------------------------- run start and end
+
+    def start(self) -> None:
+        actions = self.source.corporate_actions()
+        if actions.height:
+            actions = actions.filter(pl.col("symbol").is_in(list(self.instruments)))
+        self._actions = actions
+        self._ex_dates = sorted(actions["ex_date"].to_list()) if actions.height else []
+        warm = self.source.warmup()
+        if warm.height:
+            for (day,), part in warm.group_by("day", maintain_order=True):
+                for _, symbol, pf, sf, _ in action_events(self._actions_due(day), self.last):
+                    self.stats.on_action(symbol, pf, sf)
+                vols = dict(zip(part["symbol"].to_list(), part["volume"].to_list(), strict=True))
+                closes = dict(zip(part["symbol"].to_list(), part["close"].to_list(), strict=True))
+                self.stats.end_session(vols, closes)
+                for symbol, close in closes.items():
+                    self.last[self._names.get(symbol, symbol)] = close
+        self._call("on_start", None, self.strategy.on_start, self.ctx)
+
+    def finish(self) -> BacktestResult:
+        """Close the books (also after a strategy error) and build the result."""
+        if self.session_open:  # stopped inside a session: keep a mark of where it got to
+            now = self.clock.now_ns()
+            self.portfolio.mark_close(self.last, now)
+            self.days.append(self.session.day if self.session else date(1970, 1, 1))
+            self.traded.append(self._traded_today)
+            self.session_open = False
+        if not self._stopped:
+            self._stopped = True
+            if self.error is None:
+                ts = self.clock.now_ns()
+                for state in list(self.off_session):
+                    self.off_session.remove(state)
+                    self._cancel_unentered(
+                        state, ts, "the backtest ended before the next session", notify=False
+                    )
+                ts = self.clock.now_ns()
+                for symbol in sorted(self.working):
+                    states = self.working[symbol]
+                    if states:
+                        for r in self.fill_model.expire(states, ts):
+                            self._on_report(r, notify=False)
+                    self.working[symbol] = []
+            try:
+                self.strategy.on_stop(self.ctx)
+            except Exception as exc:  # the run is over; report it rather than lose the result
+                if self.error is None:
+                    self.error = self._blame("on_stop", None, self.clock.now_ns(), exc)
+        self._flush_orders(final=True)
+        return self._result()
+
+    # ------------------------------------------------------------------------- sessions
+
+    def open_session(self, session: _Session) -> None:
+        """Everything before the first bar of a session (see the module docstring)."""
+        day = session.day
+        self.session = session
+        self.day = day
+        info = None
+        if self.calendar is not None:
+            try:
+                info = self.calendar.session(day)
+            except ValueError:
+                info = None
+        first_bar = session.first_ts
+        last_bar = session.last_ts_end
+        if info is not None:
+            t0 = min(_ns(info.first_order_time), first_bar)
+            t_end = max(_ns(info.last_trade_time), last_bar)
+            if self.exchange_rules:
+                session.windows = [
+                    (
+                        _ns(datetime.combine(day, w.start, ISTANBUL)),
+                        _ns(datetime.combine(day, w.end, ISTANBUL)),
+                        w.phase,
+                    )
+                    for w in info.windows
+                ]
+        else:
+            t0, t_end = first_bar, last_bar
+        t0 = max(t0, self.clock.now_ns())
+        session.t0, session.t_end = t0, max(t_end, t0)
+        self.clock.advance_to(t0)
+        self.session_open = True
+        self._traded_today = 0.0
+        self.portfolio.settle(t0)
+        self.risk_ctx.day = day
+        self.risk.counters.roll_day(day)
+        # client order ids must be unique within a session (as FIX requires of ClOrdID);
+        # remembering only this session's keeps memory flat over long runs
+        self.seen_ids = set(self.books)
+
+        self._corporate_actions(day, t0)
+        # bands from the previous close (already adjusted for today's actions)
+        self.bands.clear()
+        if self.band_rule is not None:
+            for symbol, close in self.last.items():
+                if close > 0:
+                    with contextlib.suppress(ValueError):  # no tick schedule that day
+                        self.bands[symbol] = self.band_rule.daily(close, day)
+        for symbol in self.instruments:
+            a = self.stats.adv(symbol)
+            if a is not None:
+                self.adv[symbol] = a
+            v = self.stats.volatility(symbol)
+            self.vol[symbol] = v if v is not None else self.config.default_volatility
+        # timers: halts and marks of the session
+        self._schedule_session_timers(session)
+        # orders held since the last session enter the opening auction (or the session start)
+        held, self.off_session = self.off_session, []
+        phase = SessionPhase.OPENING_AUCTION if session.windows else SessionPhase.CONTINUOUS
+        for state in held:
+            self._enter(state, t0, phase, notify=True)
+        self._call("on_session_start", None, self.strategy.on_session_start, self.ctx, day)
+
+    def _schedule_session_timers(self, session: _Session) -> None:
+        t0, t_end = session.t0, session.t_end
+        for h in self.halts:
+            if h.end_ns <= t0 or h.start_ns >= t_end:
+                continue
+            self._push(max(h.start_ns, t0), "halt_start", h)
+            self._push(h.end_ns, "halt_end", h)
+        interval = self.config.mark_interval_minutes
+        if interval:
+            step = interval * _MINUTE_NS
+            b = (t0 // step + 1) * step
+            while b < t_end:
+                self._push(b, "mark", None)
+                b += step
+
+    def _push(self, ts: int, kind: str, payload: Any) -> None:
+        heapq.heappush(self._timers, _Timer(ts, next(self._seq), kind, payload))
+        self.next_timer = self._timers[0].ts
+
+    def fire_timers(self, before: int, inclusive: bool = False) -> None:
+        """Run the timed events scheduled before ``before`` (or at it, if ``inclusive``)."""
+        timers = self._timers
+        while timers and (timers[0].ts < before or (inclusive and timers[0].ts == before)):
+            timer = heapq.heappop(timers)
+            self.clock.advance_to(max(timer.ts, self.clock.now_ns()))
+            kind = timer.kind
+            if kind == "mark":
+                self._mark(timer.ts)
+            elif kind == "enter":
+                state, phase = timer.payload
+                if state.status is OrderStatus.NEW:
+                    self._enter(state, timer.ts, phase, notify=True)
+            elif kind == "halt_start":
+                self._set_halt(timer.payload, True)
+            elif kind == "halt_end":
+                self._set_halt(timer.payload, False)
+        self.next_timer = timers[0].ts if timers else _INF
+
+    def _set_halt(self, halt: HaltWindow, on: bool) -> None:
+        if halt.symbol is None:
+            self.market_halted = on
+        elif on:
+            self.halted.add(halt.symbol)
+        else:
+            self.halted.discard(halt.symbol)
+        self.risk_ctx.halted_symbols = frozenset(self.halted)
+        self.risk_ctx.market_halted = self.market_halted
+
+    def _mark(self, ts: int) -> None:
+        equity = self.portfolio.mark(self.last, ts)
+        self.risk.on_equity(equity, ts, self.day)
+
+    def close_session(self) -> None:
+        """Everything after the last bar of a session (see the module docstring)."""
+        session = self.session
+        assert session is not None
+        t_end = session.t_end
+        self.fire_timers(t_end, inclusive=True)
+        self.clock.advance_to(max(t_end, self.clock.now_ns()))
+        t_end = self.clock.now_ns()
+        # DAY orders end with the session
+        for symbol in sorted(self.working):
+            states = self.working[symbol]
+            if not states:
+                continue
+            if self.exchange_rules and session.windows is not None:
+                expiring = states
+            else:
+                expiring = [st for st in states if self.books[st.order.client_order_id].met_bar]
+            if expiring:
+                for r in self.fill_model.expire(expiring, t_end):
+                    self._on_report(r)
+                self.working[symbol] = [st for st in states if not st.status.is_terminal]
+        equity = self.portfolio.mark_close(self.last, t_end)
+        self.risk.on_equity(equity, t_end, session.day)
+        self.days.append(session.day)
+        self.traded.append(self._traded_today)
+        self.session_open = False
+        self.stats.end_session(session.volumes, session.closes)
+        self._call("on_session_end", None, self.strategy.on_session_end, self.ctx, session.day)
+        self._flush_orders()
+        self._remember_last_bars(session)
+        if self.progress is not None:
+            self.progress(session.day)
+
+    def _remember_last_bars(self, session: _Session) -> None:
+        if self.config.tca:
+            self._prev_last_bars = session.last_bars.with_columns(
+                pl.col("_day_volume").alias("volume")
+            ).select(_BAR_COLUMNS)
+
+    # ----------------------------------------------------------------- corporate actions
+
+    def _actions_due(self, day: date) -> pl.DataFrame:
+        """Actions with an ex-date after the last day processed and up to ``day`` (an ex-date
+        on a day without a session takes effect before the next session)."""
+        acts = self._actions
+        if acts.height == 0:
+            return acts
+        dates = self._ex_dates
+        applied = self._applied_through
+        lo = bisect.bisect_right(dates, applied) if applied is not None else 0
+        if lo >= bisect.bisect_right(dates, day):  # nothing due: skip the frame filters
+            self._applied_through = day
+            return acts.clear()
+        due = acts.filter(pl.col("ex_date") <= day)
+        if self._applied_through is not None:
+            due = due.filter(pl.col("ex_date") > self._applied_through)
+        self._applied_through = day
+        return due
+
+    def _corporate_actions(self, day: date, t0: int) -> None:
+        """Apply the actions due before ``day``'s session, one ex-date at a time."""
+        for ex_date, symbol, pf, sf, rows in action_events(self._actions_due(day), self.last):
+            self.portfolio.apply_corporate_actions(rows, t0)
+            kinds = rows["kind"].to_list()
+            single = rows.height == 1
+            event = CorporateActionEvent(
+                symbol=symbol,
+                ex_date=ex_date,
+                kind="+".join(kinds),
+                ratio=rows["ratio"][0] if single else None,
+                price=rows["price"][0] if single else None,
+                amount=rows["amount"][0] if single else None,
+                price_factor=pf,
+                share_factor=sf,
+            )
+            self.stats.on_action(symbol, pf, sf)
+            self.pos[symbol] = self.portfolio.quantity(symbol)
+            if sf != 1.0:
+                self._trips.on_split(t0, symbol, sf)
+            self._cancel_symbol(symbol, t0, f"corporate action ({event.kind}) on {ex_date}")
+            self._call(
+                "on_corporate_action", symbol, self.strategy.on_corporate_action, self.ctx, event
+            )
+
+    def _cancel_symbol(self, symbol: str, ts: int, why: str) -> None:
+        reason = f"cancelled before the session: {why}"
+        for state in [st for st in self.off_session if st.order.symbol == symbol]:
+            self.off_session.remove(state)
+            self._cancel_unentered(state, ts, reason)
+        states = self.working.get(symbol)
+        if states:
+            for state in list(states):
+                self._cancel_working(state, ts, reason)
+            self.working[symbol] = []
+
+    # -------------------------------------------------------------------------- orders
+
+    def submit(self, order: Order) -> ExecutionReport:
+        """Strategy → risk → router → venue. Never raises on a bad order."""
+        now = self.clock.now_ns()
+        if not isinstance(order, Order):  # not even an order: keep a record of the attempt
+            text = repr(order)[:80]
+            order = Order("", "", Side.BUY, 0, OrderType.MARKET, ts_ns=now)
+            return self._refuse(order, now, f"not an Order: {text}")
+        problem = _malformed(order)
+        if problem:
+            return self._refuse(order, now, problem)
+        state = OrderState(order)
+        book = _Book(state, next(self._seq))
+        oid = order.client_order_id
+        if isinstance(oid, str) and oid and (oid in self.seen_ids or oid in self.books):
+            report = self._reject(
+                state,
+                RejectCode.DUPLICATE_ORDER_ID,
+                f"order id {oid!r} is already used in this session",
+                now,
+            )
+            self.finished.append(book)
+            return report
+        if isinstance(oid, str) and oid:
+            self.seen_ids.add(oid)
+        ctx = self.risk_ctx
+        ctx.equity = self.equity()
+        ctx.buying_power = self.buying_power(now)
+        try:
+            decision = self.risk.check(order, ctx)
+        except Exception as exc:  # a malformed object must not escape the trading path
+            report = self._reject(state, RejectCode.INVALID_ORDER, f"malformed order: {exc}", now)
+            self.finished.append(book)
+            return report
+        if not decision.accepted:
+            report = self._reject(
+                state, decision.code or RejectCode.INVALID_ORDER, decision.reason, now
+            )
+            self.finished.append(book)
+            return report
+        self.books[oid] = book
+        return self._route(state, now)
+
+    def _refuse(self, order: Order, now: int, reason: str) -> ExecutionReport:
+        state = OrderState(order)
+        report = self._reject(state, RejectCode.INVALID_ORDER, reason, now)
+        self.finished.append(_Book(state, next(self._seq)))
+        return report
+
+    def _route(self, state: OrderState, now: int) -> ExecutionReport:
+        """Enter the order now, hold it for a later phase or session, or refuse it."""
+        session = self.session
+        order = state.order
+        if session is None or not self.session_open or now >= session.t_end:
+            return self._hold_off_session(state, now)
+        windows = session.windows
+        if windows is None:  # bars mode (or a day the calendar does not know)
+            return self._enter(state, now, SessionPhase.CONTINUOUS)
+        phase, later = _phase_at(windows, now)
+        if phase in ENTRY_PHASES:
+            return self._enter(state, now, phase)
+        if phase is SessionPhase.CLOSED:
+            if later is None:
+                return self._hold_off_session(state, now)
+            target: SessionPhase | None = later[2]
+            when: int | None = later[0]
+        else:
+            target = _HOLD_TARGET.get(phase)
+            when = _phase_start(windows, target) if target is not None else None
+        if target is None or when is None or target not in ENTRY_PHASES:
+            return self._finish_reject(
+                state,
+                RejectCode.OUTSIDE_SESSION,
+                f"the exchange takes no orders in the {phase} phase",
+            )
+        if order.time_in_force is not TimeInForce.DAY:
+            return self._finish_reject(
+                state,
+                RejectCode.OUTSIDE_SESSION,
+                f"{order.time_in_force} orders need continuous trading now; the exchange takes no "
+                f"orders in the {phase} phase",
+            )
+        if target is SessionPhase.TRADES_AT_CLOSE and order.order_type is not OrderType.LIMIT:
+            return self._finish_reject(
+                state,
+                RejectCode.OUTSIDE_SESSION,
+                f"sent in the {phase} phase: the next phase, trades at the close, takes limit "
+                "orders at the closing price only",
+            )
+        return self._hold(state, when, target, now)
+
+    def _hold(self, state: OrderState, when: int, phase: SessionPhase, now: int) -> ExecutionReport:
+        self._push(when, "enter", (state, phase))
+        self._update_open(state.order.symbol)
+        return ExecutionReport(
+            client_order_id=state.order.client_order_id,
+            status=OrderStatus.NEW,
+            ts_ns=now,
+            symbol=state.order.symbol,
+            side=state.order.side,
+            leaves_qty=state.order.quantity,
+            reason=f"held by the router: enters when the {phase} phase starts",
+        )
+
+    def _hold_off_session(self, state: OrderState, now: int) -> ExecutionReport:
+        if state.order.time_in_force is not TimeInForce.DAY:
+            return self._finish_reject(
+                state,
+                RejectCode.OUTSIDE_SESSION,
+                "the market is closed: IOC/FOK orders cannot wait for the next session",
+            )
+        self.off_session.append(state)
+        self._update_open(state.order.symbol)
+        return ExecutionReport(
+            client_order_id=state.order.client_order_id,
+            status=OrderStatus.NEW,
+            ts_ns=now,
+            symbol=state.order.symbol,
+            side=state.order.side,
+            leaves_qty=state.order.quantity,
+            reason="held by the router: enters at the next session's open (off-session order)",
+        )
+
+    def _enter(
+        self, state: OrderState, ts: int, phase: SessionPhase, notify: bool = False
+    ) -> ExecutionReport:
+        """The venue takes (or refuses) the order at ``ts`` in ``phase``; ``notify`` tells the
+        strategy (for held orders: ``submit`` has returned long ago)."""
+        order = state.order
+        symbol = order.symbol
+        inst = self.instruments[symbol]
+        day = self.day or date(1970, 1, 1)
+        band = self.bands.get(symbol)
+        if phase is not SessionPhase.CONTINUOUS:
+            closing = self.last.get(symbol) if phase is SessionPhase.TRADES_AT_CLOSE else None
+            if phase is SessionPhase.CLOSING_AUCTION and band is not None and self.band_rule:
+                last = self.last.get(symbol)
+                if last:
+                    band = self.band_rule.closing(last, day, band)
+            problem = exchange_check(
+                order,
+                instrument=inst,
+                day=day,
+                phase=phase,
+                band=band,
+                halted=symbol in self.halted or self.market_halted,
+                closing_price=closing,
+            )
+            if problem is not None:
+                report = self._reject(state, problem[0], problem[1], ts)
+                self._done(state)
+                self._update_open(symbol)
+                if notify:
+                    self._notify(report)
+                return report
+        elif symbol in self.halted or self.market_halted:
+            problem = exchange_check(
+                order, instrument=inst, day=day, phase=phase, band=band, halted=True
+            )
+            if problem is not None:
+                report = self._reject(state, problem[0], problem[1], ts)
+                self._done(state)
+                self._update_open(symbol)
+                if notify:
+                    self._notify(report)
+                return report
+        report = self.fill_model.submit(state, ts, instrument=inst, band=band, day=day)
+        self.risk.on_execution_report(report)
+        if report.status is OrderStatus.ACCEPTED:
+            self.working.setdefault(symbol, []).append(state)
+        else:
+            self._done(state)
+        self._update_open(symbol)
+        if notify:
+            self._notify(report)
+        return report
+
+    def _reject(self, state: OrderState, code: RejectCode, reason: str, ts: int) -> ExecutionReport:
+        order = state.order
+        report = ExecutionReport(
+            client_order_id=order.client_order_id if isinstance(order.client_order_id, str) else "",
+            status=OrderStatus.REJECTED,
+            ts_ns=ts,
+            symbol=order.symbol if isinstance(order.symbol, str) else "",
+            side=order.side if isinstance(order.side, Side) else None,
+            reject_code=code,
+            reason=reason,
+        )
+        try:
+            state.apply(report)
+        except IllegalTransition:
+            # a malformed order (no usable id, a negative quantity) cannot pass the state
+            # machine's own checks: record the refusal on it directly
+            state.status = OrderStatus.REJECTED
+            state.reject_code = code
+            state.reason = reason
+            state.history.append(report)
+        return report
+
+    def _finish_reject(self, state: OrderState, code: RejectCode, reason: str) -> ExecutionReport:
+        report = self._reject(state, code, reason, self.clock.now_ns())
+        self._done(state)
+        self._update_open(state.order.symbol)
+        return report
+
+    def _cancel_unentered(
+        self, state: OrderState, ts: int, reason: str, notify: bool = True
+    ) -> ExecutionReport:
+        """Cancel an order the router holds: the router had acknowledged it, then cancels."""
+        ack = ExecutionReport(
+            client_order_id=state.order.client_order_id,
+            status=OrderStatus.ACCEPTED,
+            ts_ns=ts,
+            symbol=state.order.symbol,
+            side=state.order.side,
+            venue_order_id="ROUTER",
+            leaves_qty=state.order.quantity,
+            reason="held by the router",
+        )
+        state.apply(ack)
+        report = ExecutionReport(
+            client_order_id=state.order.client_order_id,
+            status=OrderStatus.CANCELLED,
+            ts_ns=ts,
+            symbol=state.order.symbol,
+            side=state.order.side,
+            venue_order_id="ROUTER",
+            reason=reason,
+        )
+        state.apply(report)
+        self._done(state)
+        self._update_open(state.order.symbol)
+        if notify:
+            self._notify(report)
+        return report
+
+    def _cancel_working(self, state: OrderState, ts: int, reason: str) -> ExecutionReport:
+        report = ExecutionReport(
+            client_order_id=state.order.client_order_id,
+            status=OrderStatus.CANCELLED,
+            ts_ns=ts,
+            symbol=state.order.symbol,
+            side=state.order.side,
+            venue_order_id=state.venue_order_id,
+            cum_qty=state.filled_qty,
+            avg_price=state.avg_price,
+            reason=reason,
+        )
+        state.apply(report)
+        self.risk.on_execution_report(report)
+        self._done(state)
+        self._update_open(state.order.symbol)
+        self._notify(report)
+        return report
+
+    def cancel(self, client_order_id: str) -> ExecutionReport | None:
+        book = self.books.get(client_order_id)
+        if book is None:
+            return None
+        state = book.state
+        now = self.clock.now_ns()
+        symbol = state.order.symbol
+        if state.status is OrderStatus.NEW:
+            if state in self.off_session:
+                self.off_session.remove(state)
+            else:  # held for a later phase: its timer finds it no longer NEW
+                pass
+            return self._cancel_unentered(state, now, "cancelled by the strategy")
+        self.risk.record_cancel(client_order_id)
+        report = self._cancel_working(state, now, "cancelled by the strategy")
+        self.working[symbol] = [s for s in self.working.get(symbol, []) if s is not state]
+        return report
+
+    def cancel_all(self, symbol: str | None = None) -> list[ExecutionReport]:
+        ids = [
+            oid
+            for oid, book in sorted(self.books.items(), key=lambda kv: kv[1].seq)
+            if symbol is None or book.state.order.symbol == symbol
+        ]
+        out = []
+        for oid in ids:
+            report = self.cancel(oid)
+            if report is not None:
+                out.append(report)
+        return out
+
+    def _done(self, state: OrderState) -> None:
+        book = self.books.pop(state.order.client_order_id, None)
+        if book is not None:
+            self.finished.append(book)
+        elif state.status is OrderStatus.REJECTED:
+            pass
+
+    def _update_open(self, symbol: str) -> None:
+        buy = sell = 0
+        for book in self.books.values():
+            st = book.state
+            if st.order.symbol != symbol or st.status.is_terminal:
+                continue
+            leaves = st.order.quantity - st.filled_qty
+            if st.order.side is Side.BUY:
+                buy += leaves
+            else:
+                sell += leaves
+        if buy or sell:
+            self.open_q[symbol] = OpenQuantity(buy=buy, sell=sell)
+        else:
+            self.open_q.pop(symbol, None)
+
+    # --------------------------------------------------------------------------- fills
+
+    def _slippage(self, side: Side, qty: int, price: float, bar: BarView) -> float:
+        symbol = bar.symbol
+        adv = self.adv.get(symbol)
+        if adv is None or not adv > 0:
+            adv = float(self._cur_cumvol)  # first session: the volume seen so far today
+        market = MarketConditions(
+            volatility=self.vol.get(symbol, self.config.default_volatility),
+            adv=adv,
+            bar_volume=float(bar.volume),
+        )
+        return self.costs.slippage.price(side, qty, price, market)
+
+    def fill_bars(self, symbol: str, bar: Bar, cum_volume: int) -> None:
+        """Offer ``symbol``'s working orders to ``bar`` and book what filled."""
+        states = self.working[symbol]
+        books = self.books
+        for st in states:
+            books[st.order.client_order_id].met_bar = True
+        if symbol in self.halted or self.market_halted:
+            return
+        self._cur_cumvol = cum_volume
+        reports = self.fill_model.fill_on_bar(states, bar, self.bands.get(symbol))
+        if not reports:
+            return
+        for r in reports:
+            self._on_report(r)
+        self.working[symbol] = [st for st in self.working[symbol] if not st.status.is_terminal]
+
+    def _on_report(self, r: ExecutionReport, notify: bool = True) -> None:
+        book = self.books.get(r.client_order_id)
+        if book is None:
+            return
+        state = book.state
+        if r.last_qty:
+            r = self._book_fill(book, r)
+        self.risk.on_execution_report(r)
+        if state.status.is_terminal:
+            self._done(state)
+        self._update_open(r.symbol)
+        if notify:
+            self._notify(r)
+
+    def _book_fill(self, book: _Book, r: ExecutionReport) -> ExecutionReport:
+        """Fees (order-level, kuruş-rounded), costs state, portfolio, fill record."""
+        state = book.state
+        order = state.order
+        symbol, side, qty, price, ts = order.symbol, order.side, r.last_qty, r.last_price, r.ts_ns
+        prev_qty = state.filled_qty - qty
+        fee = 0.0
+        if self._fees_on:
+            # The order pays the fee of one order on all it has filled so far (the minimum
+            # once, kuruş rounding once on the cumulative value); this fill pays the increase.
+            liquidity = r.liquidity or "taker"
+            if prev_qty == 0:
+                fee = self.costs.fee(symbol, side, qty, price, liquidity, ts)
+            else:
+                cum = prev_qty + qty
+                total = self.costs.fee(
+                    symbol, side, cum, (book.value + qty * price) / cum, liquidity, ts
+                )
+                fee = max(round(total - book.fees, 2), 0.0)
+            if fee:
+                r = _with_fees(r, fee)
+                state.fees = round(state.fees + fee, 2)
+                history = state.history
+                for k in range(len(history) - 1, -1, -1):
+                    if history[k].exec_id == r.exec_id:
+                        history[k] = r
+                        break
+            book.fees = round(book.fees + fee, 2)
+        book.value += qty * price
+        self.costs.on_fill(symbol, side, qty, price, ts)
+        result = self.portfolio.apply_fill(symbol, side, qty, price, fee, ts)
+        self.pos[symbol] = result.quantity_after
+        self._traded_today += qty * price
+        self._fills.append(
+            (ts, order.client_order_id, symbol, int(side), qty, price, fee, r.liquidity)
+        )
+        self._trips.on_fill(ts, symbol, int(side), qty, price, fee)
+        return r
+
+    def _notify(self, r: ExecutionReport) -> None:
+        callback = self.strategy.on_fill if r.last_qty else self.strategy.on_order_update
+        name = "on_fill" if r.last_qty else "on_order_update"
+        self._call(name, r.symbol, callback, self.ctx, r)
+
+    # ------------------------------------------------------------------------ account
+
+    def equity(self) -> float:
+        last = self.last
+        mv = 0.0
+        for symbol, pos in self.portfolio.positions.items():
+            q = pos.quantity
+            if q:
+                p = last.get(symbol)
+                mv += q * (p if p is not None else pos.price)
+        return self.portfolio.cash + mv
+
+    def buying_power(self, ts: int) -> float:
+        bp = self.portfolio.buying_power(ts)
+        for book in self.books.values():
+            st = book.state
+            if st.order.side is not Side.BUY or st.status.is_terminal:
+                continue
+            price = st.order.limit_price or self.last.get(st.order.symbol) or 0.0
+            bp -= (st.order.quantity - st.filled_qty) * price
+        return bp
+
+    # ----------------------------------------------------------------------- helpers
+
+    def _call(self, name: str, symbol: str | None, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except _StrategyFailure:
+            raise
+        except Exception as exc:
+            raise _StrategyFailure(self._blame(name, symbol, self.clock.now_ns(), exc)) from exc
+
+    def _blame(self, callback: str, symbol: str | None, ts: int, exc: BaseException) -> str:
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" ({Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})"
+        moment = datetime.fromtimestamp(ts / _NS, tz=UTC).isoformat() if ts else "the start"
+        about = f" for {symbol}" if symbol else ""
+        return (
+            f"strategy {self.strategy.strategy_id!r} ({type(self.strategy).__name__}) raised "
+            f"{type(exc).__name__}: {exc}{where} in {callback}{about} at {moment}; "
+            "the backtest stopped there and keeps the results up to that event"
+        )
+
+    # ------------------------------------------------------------------------ results
+
+    def _flush_orders(self, final: bool = False) -> None:
+        done = self.finished
+        if final:
+            done = done + sorted(self.books.values(), key=lambda b: b.seq)
+        self.finished = []
+        if self._fills:
+            self._fill_chunks.append(
+                pl.DataFrame(
+                    self._fills,
+                    schema={**FILL_SCHEMA, "ts": pl.Int64},
+                    orient="row",
+                ).with_columns(pl.col("ts").cast(TS))
+            )
+            self._fills = []
+        trips = self._trips.drain()
+        if trips.height:
+            self._trip_chunks.append(trips)
+        if not done:
+            return
+        rows = []
+        for b in done:
+            st = b.state
+            o = st.order
+            side = o.side if isinstance(o.side, Side) else None
+            rows.append(
+                (
+                    b.seq,
+                    str(o.client_order_id),
+                    str(o.strategy_id),
+                    str(o.symbol),
+                    int(side) if side is not None else 0,
+                    o.quantity if isinstance(o.quantity, int) else 0,
+                    str(o.order_type),
+                    float(o.limit_price) if isinstance(o.limit_price, (int, float)) else None,
+                    int(o.ts_ns) if isinstance(o.ts_ns, int) else 0,
+                    str(st.status),
+                    st.filled_qty,
+                    st.avg_price if st.filled_qty else None,
+                    round(st.fees, 2),
+                    str(st.reject_code) if st.reject_code is not None else None,
+                    st.reason,
+                )
+            )
+        schema = {"_seq": pl.Int64, **ORDER_SCHEMA, "ts": pl.Int64}
+        self._order_chunks.append(
+            pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col("ts").cast(TS))
+        )
+        if self.config.tca:
+            self._tca(done)
+
+    def _tca(self, done: list[_Book]) -> None:
+        books = [b for b in done if isinstance(b.state.order.client_order_id, str)]
+        books = [
+            b
+            for b in books
+            if b.state.order.client_order_id and isinstance(b.state.order.side, Side)
+        ]
+        if not books:
+            return
+        symbols = sorted({b.state.order.symbol for b in books})
+        frames = []
+        if self.session is not None:
+            frames.append(self.session.frame.select(_BAR_COLUMNS))
+        if self._prev_last_bars is not None:
+            frames.append(self._prev_last_bars)
+        bars = pl.concat(frames).filter(pl.col("symbol").is_in(symbols)) if frames else None
+        seen: set[str] = set()
+        orders, reports = [], []
+        for b in books:
+            oid = b.state.order.client_order_id
+            if oid in seen:  # a refused duplicate id: TCA needs unique ids
+                continue
+            seen.add(oid)
+            orders.append(b.state.order)
+            reports.extend(r for r in b.state.history if r.status is not OrderStatus.NEW)
+        adv = {s: a for s, a in self.adv.items()}
+        vol = {s: v for s, v in self.vol.items()}
+        self._tca_chunks.append(
+            order_tca(orders, reports, bars=bars, adv=adv, daily_volatility=vol)
+        )
+
+    def _result(self) -> BacktestResult:
+        equity = self.portfolio.equity_curve()
+        if equity.height == 0:
+            equity = empty(EQUITY_SCHEMA)
+        closes = self.portfolio.equity_curve(close_only=True)
+        n = min(len(self.days), closes.height)
+        eq = closes["equity"].to_list()[:n]
+        prev = [self.config.initial_cash, *eq[:-1]]
+        daily = pl.DataFrame(
+            {
+                "day": self.days[:n],
+                "equity": eq,
+                "returns": [e / p - 1.0 if p else math.nan for e, p in zip(eq, prev, strict=True)],
+                "gross_exposure": closes["gross_exposure"].to_list()[:n],
+                "net_exposure": closes["net_exposure"].to_list()[:n],
+                "turnover": [
+                    t / p if p else math.nan for t, p in zip(self.traded[:n], prev, strict=True)
+                ],
+            },
+            schema=DAILY_SCHEMA,
+        )
+        orders = (
+            pl.concat(self._order_chunks).sort("_seq").drop("_seq")
+            if self._order_chunks
+            else empty(ORDER_SCHEMA)
+        )
+        fills = pl.concat(self._fill_chunks) if self._fill_chunks else empty(FILL_SCHEMA)
+        trips = pl.concat(self._trip_chunks) if self._trip_chunks else empty(ROUND_TRIP_SCHEMA)
+        if self._tca_chunks:
+            tca = pl.concat(self._tca_chunks).sort("ts", "client_order_id")
+            by_strategy = tca_by_strategy(tca)
+        else:
+            tca = pl.DataFrame(schema=TCA_COLUMNS)
+            by_strategy = tca_by_strategy(tca)
+        stats = self._stats(daily, orders, fills, trips)
+        config = self.config.model_dump(mode="json")
+        config["strategy"] = {
+            "name": self.strategy.name,
+            "class": type(self.strategy).__name__,
+            "strategy_id": self.strategy.strategy_id,
+            "parameters": self.strategy.parameters(),
+        }
+        symbols = list(self.instruments)
+        extra = {
+            "symbols": symbols,
+            "first_day": str(self.days[0]) if self.days else None,
+            "last_day": str(self.days[-1]) if self.days else None,
+            "sessions": len(self.days),
+            "bars": self.bars_processed,
+            "risk_events": [e.to_dict() for e in self.risk.events],
+        }
+        return BacktestResult(
+            equity=equity,
+            daily=daily,
+            orders=orders,
+            fills=fills,
+            round_trips=trips,
+            tca=tca,
+            tca_by_strategy=by_strategy,
+            stats=stats,
+            config=config,
+            error=self.error,
+            synthetic=bool(self.source.synthetic),
+            strategy=self.strategy.name,
+            name=self.config.name or self.strategy.name,
+            extra=extra,
+        )
+
+    def _stats(
+        self,
+        daily: pl.DataFrame,
+        orders: pl.DataFrame,
+        fills: pl.DataFrame,
+        trips: pl.DataFrame,
+    ) -> dict[str, float]:
+        returns = daily["returns"].to_numpy()
+        stats: dict[str, float] = {}
+        if returns.size:
+            stats.update({k: float(v) for k, v in summary_stats(returns).items()})
+        else:
+            stats.update({"total_return": math.nan, "cagr": math.nan, "sharpe_ratio": math.nan})
+            stats["max_drawdown"] = math.nan
+        final = float(daily["equity"][-1]) if daily.height else self.config.initial_cash
+        rejected = orders.filter(pl.col("status") == str(OrderStatus.REJECTED)).height
+        wins = trips.filter(pl.col("pnl") > 0).height
+        stats.update(
+            {
+                "initial_capital": float(self.config.initial_cash),
+                "final_equity": final,
+                "total_pnl": final - float(self.config.initial_cash),
+                "fees": float(fills["fees"].sum()) if fills.height else 0.0,
+                "orders": float(orders.height),
+                "fills": float(fills.height),
+                "rejects": float(rejected),
+                "round_trips": float(trips.height),
+                "win_rate": wins / trips.height if trips.height else math.nan,
+                "traded_value": float(sum(self.traded)),
+                "avg_daily_turnover": float(daily["turnover"].mean()) if daily.height else math.nan,
+                "avg_gross_exposure": float((daily["gross_exposure"] / daily["equity"]).mean())
+                if daily.height
+                else math.nan,
+                "sessions": float(daily.height),
+                "bars": float(self.bars_processed),
+                "dividends": float(self.portfolio.total_dividends),
+                "withholding_tax": float(self.portfolio.withholding_tax),
+            }
+        )
+        return stats
+
+
+def action_events(
+    actions: pl.DataFrame, last: dict[str, float]
+) -> list[tuple[date, str, float, float, pl.DataFrame]]:
+    """``(ex_date, symbol, price_factor, share_factor, rows)`` per symbol and ex-date, in
+    order, priced with the last close in ``last`` (NaN when there is none); ``last`` is
+    rescaled by each factor, as the market opens at the theoretical ex price.
+
+    The one place the engine and the fast path turn action rows into factors, so both see the
+    same numbers.
+    """
+    out: list[tuple[date, str, float, float, pl.DataFrame]] = []
+    if actions.height == 0:
+        return out
+    ordered = actions.sort("ex_date", "symbol", "kind")
+    for (ex_date,), group in ordered.group_by("ex_date", maintain_order=True):
+        names = sorted(set(group["symbol"].to_list()))
+        known = [s for s in names if last.get(s) is not None]
+        closes = pl.DataFrame(
+            {
+                "symbol": known,
+                "date": [ex_date - timedelta(days=1)] * len(known),
+                "close": [float(last[s]) for s in known],
+            },
+            schema={"symbol": pl.String, "date": pl.Date, "close": pl.Float64},
+        )
+        factors = adjustment_factors(group, closes)
+        for row in factors.sort("symbol").iter_rows(named=True):
+            symbol = row["symbol"]
+            pf = float(row["price_factor"]) if row["price_factor"] is not None else math.nan
+            sf = float(row["volume_factor"])
+            if last.get(symbol) is not None and math.isfinite(pf):
+                last[symbol] = last[symbol] * pf
+            out.append((ex_date, symbol, pf, sf, group.filter(pl.col("symbol") == symbol)))
+    return out
+
+
+def _malformed(order: Order) -> str:
+    """Type problems ``Order.problems()`` does not look for (it trusts the annotations)."""
+    if not isinstance(order.client_order_id, str) or not isinstance(order.symbol, str):
+        return "client order id and symbol must be strings"
+    if not isinstance(order.side, Side):
+        return f"side must be Side.BUY or Side.SELL, got {order.side!r}"
+    if not isinstance(order.order_type, OrderType):
+        return f"unknown order type {order.order_type!r}"
+    if not isinstance(order.time_in_force, TimeInForce):
+        return f"unknown time in force {order.time_in_force!r}"
+    if order.limit_price is not None and not isinstance(order.limit_price, (int, float)):
+        return f"limit price must be a number, got {order.limit_price!r}"
+    return ""
+
+
+def _with_fees(r: ExecutionReport, fees: float) -> ExecutionReport:
+    """``r`` with its fees set (``dataclasses.replace`` is several times slower)."""
+    return ExecutionReport(
+        r.client_order_id,
+        r.status,
+        r.ts_ns,
+        r.symbol,
+        r.side,
+        r.exec_id,
+        r.venue_order_id,
+        r.last_qty,
+        r.last_price,
+        r.cum_qty,
+        r.leaves_qty,
+        r.avg_price,
+        fees,
+        r.reject_code,
+        r.reason,
+        r.liquidity,
+    )
+
+
+def _phase_at(
+    windows: list[tuple[int, int, SessionPhase]], ts: int
+) -> tuple[SessionPhase, tuple[int, int, SessionPhase] | None]:
+    """The phase at ``ts`` and the next window starting after it (None if none)."""
+    starts = [w[0] for w in windows]
+    i = bisect.bisect_right(starts, ts) - 1
+    later = windows[i + 1] if i + 1 < len(windows) else None
+    if i >= 0 and windows[i][0] <= ts < windows[i][1]:
+        return windows[i][2], later
+    return SessionPhase.CLOSED, later
+
+
+def _phase_start(windows: list[tuple[int, int, SessionPhase]], phase: SessionPhase) -> int | None:
+    for start, _, p in windows:
+        if p is phase:
+            return start
+    return None
+
+
+class BacktestContext(StrategyContext):
+    """The ``StrategyContext`` of a backtest: reads the engine's state, acts through it."""
+
+    def __init__(self, engine: BacktestEngine) -> None:
+        super().__init__(engine.strategy.strategy_id)
+        self._e = engine
+
+    def now_ns(self) -> int:
+        return self._e.clock.now_ns()
+
+    @property
+    def day(self) -> date:
+        day = self._e.day
+        if day is None:
+            raise RuntimeError("no session has started yet")
+        return day
+
+    def phase(self) -> SessionPhase | None:
+        s = self._e.session
+        if s is None or s.windows is None:
+            return None
+        return _phase_at(s.windows, self.now_ns())[0]
+
+    def accepts_market_orders(self, symbol: str) -> bool:
+        e = self._e
+        if e.market_halted or symbol in e.halted:
+            return False
+        s = e.session
+        if s is None or s.windows is None or not e.session_open or self.now_ns() >= s.t_end:
+            return True
+        return _phase_at(s.windows, self.now_ns())[0] not in _NO_MARKET_PHASES
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        return self._e.instruments
+
+    def last_price(self, symbol: str) -> float | None:
+        return self._e.last.get(symbol)
+
+    def band(self, symbol: str) -> Band | None:
+        return self._e.bands.get(symbol)
+
+    def position(self, symbol: str) -> int:
+        return self._e.pos.get(symbol, 0)
+
+    def positions(self) -> dict[str, int]:
+        return {s: q for s, q in self._e.pos.items() if q}
+
+    @property
+    def cash(self) -> float:
+        return self._e.portfolio.cash
+
+    @property
+    def equity(self) -> float:
+        return self._e.equity()
+
+    @property
+    def buying_power(self) -> float:
+        return self._e.buying_power(self.now_ns())
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        books = sorted(self._e.books.values(), key=lambda b: b.seq)
+        return [b.state for b in books if symbol is None or b.state.order.symbol == symbol]
+
+    def open_quantity(self, symbol: str) -> int:
+        q = self._e.open_q.get(symbol)
+        return q.buy - q.sell if q is not None else 0
+
+    def submit(self, order: Order) -> ExecutionReport:
+        return self._e.submit(order)
+
+    def cancel(self, client_order_id: str) -> ExecutionReport | None:
+        return self._e.cancel(client_order_id)
+
+    def cancel_all(self, symbol: str | None = None) -> list[ExecutionReport]:
+        return self._e.cancel_all(symbol)
+
+
+def source_for(
+    data: Lake | str | Path | pl.DataFrame | BarSource,
+    config: BacktestConfig,
+    corporate_actions: pl.DataFrame | None = None,
+) -> BarSource:
+    """A ``BarSource`` for a lake (or its root path), a frame of bars, or a ready source."""
+    if isinstance(data, (str, Path)):
+        data = Lake(data)
+    if isinstance(data, Lake):
+        return LakeBarSource(
+            data,
+            config.symbols,
+            config.start,
+            config.end,
+            chunk_days=config.chunk_days,
+            warmup_days=config.warmup_days,
+        )
+    if isinstance(data, pl.DataFrame):
+        bars = data
+        if config.symbols is not None:
+            unknown = sorted(set(config.symbols) - set(bars["symbol"].unique().to_list()))
+            if unknown:
+                raise ValueError(f"unknown symbol(s): {', '.join(unknown)}")
+            bars = bars.filter(pl.col("symbol").is_in(config.symbols))
+        return FrameBarSource(bars, corporate_actions, config.start, config.end)
+    return data
+
+
+def run_backtest(
+    config: BacktestConfig,
+    strategy: Strategy,
+    data: Lake | str | Path | pl.DataFrame | BarSource,
+    *,
+    instruments: Iterable[Instrument] | None = None,
+    halts: Iterable[HaltWindow] = (),
+    corporate_actions: pl.DataFrame | None = None,
+    progress: Callable[[date], None] | None = None,
+) -> BacktestResult:
+    """Backtest ``strategy`` on ``data`` (a lake, a frame of bars or a ``BarSource``).
+
+    Raises ``ValueError`` for unknown symbols, an empty range or a configuration that cannot
+    run; a strategy error does not raise: it ends the run and is in ``result.error``.
+    ``progress`` is called with each session day as it completes.
+    """
+    source = source_for(data, config, corporate_actions)
+    engine = BacktestEngine(
+        config, strategy, source, instruments=instruments, halts=halts, progress=progress
+    )
+    return engine.run()
