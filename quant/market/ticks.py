@@ -8,6 +8,7 @@ from time to time, so a table is a list of dated schedules and every lookup name
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -68,16 +69,19 @@ class TickSchedule:
             # of a tier could produce a price that is on neither grid.
             if to_units(nxt.lower - tier.lower) % to_units(tier.tick):
                 raise ValueError(f"tier boundary {nxt.lower} is not on the {tier.tick} grid")
+        ticks = [to_units(t.tick) for t in self.tiers]
         object.__setattr__(self, "_lowers", np.array(lowers, dtype=np.int64))
-        object.__setattr__(
-            self, "_ticks", np.array([to_units(t.tick) for t in self.tiers], dtype=np.int64)
-        )
+        object.__setattr__(self, "_ticks", np.array(ticks, dtype=np.int64))
+        # Plain-int copies for the scalar paths: every order and fill rounds a price, and numpy
+        # on single values costs microseconds where bisect on a short list costs nanoseconds.
+        object.__setattr__(self, "_lowers_list", lowers)
+        object.__setattr__(self, "_ticks_list", ticks)
 
-    def tier_index(self, units: int) -> int:
-        return max(0, int(np.searchsorted(self._lowers, units, side="right")) - 1)
+    def tier_index(self, units: float) -> int:
+        return max(0, bisect.bisect_right(self._lowers_list, units) - 1)
 
     def tick_units(self, units: int) -> int:
-        return int(self._ticks[self.tier_index(units)])
+        return self._ticks_list[self.tier_index(units)]
 
     def tick_units_array(self, units: np.ndarray) -> np.ndarray:
         idx = np.clip(np.searchsorted(self._lowers, units, side="right") - 1, 0, None)
@@ -159,7 +163,7 @@ class TickSizeTable:
         The grid of a tier starts at its lower bound, so rounding up from the top of one tier
         lands exactly on the next tier's lower bound (e.g. 49.99 rounds up to 50.00).
         """
-        if not np.isfinite(price) or price <= 0:
+        if not math.isfinite(price) or price <= 0:
             raise ValueError(f"cannot round a non-positive or non-finite price: {price!r}")
         mode = RoundingMode(mode)
         schedule = self.schedule_on(on)
@@ -169,16 +173,16 @@ class TickSizeTable:
             units_i = near
             if self._on_grid(schedule, units_i):
                 return from_units(units_i)
-        i = schedule.tier_index(int(np.floor(units)))
-        lower = int(schedule._lowers[i])
-        tick = int(schedule._ticks[i])
+        i = schedule.tier_index(math.floor(units))
+        lower = schedule._lowers_list[i]
+        tick = schedule._ticks_list[i]
         steps = (units - lower) / tick
         if mode is RoundingMode.UP:
-            n = int(np.ceil(steps - 1e-9))
+            n = math.ceil(steps - 1e-9)
         elif mode is RoundingMode.DOWN:
-            n = int(np.floor(steps + 1e-9))
+            n = math.floor(steps + 1e-9)
         else:
-            n = int(np.floor(steps + 0.5))
+            n = math.floor(steps + 0.5)
         result = lower + n * tick
         if result <= 0:
             result = lower + tick if lower == 0 else lower
@@ -187,7 +191,7 @@ class TickSizeTable:
     @staticmethod
     def _on_grid(schedule: TickSchedule, units: int) -> bool:
         i = schedule.tier_index(units)
-        return (units - int(schedule._lowers[i])) % int(schedule._ticks[i]) == 0
+        return (units - schedule._lowers_list[i]) % schedule._ticks_list[i] == 0
 
     def is_on_tick(self, price: float, on: date) -> bool:
         units = price * PRICE_SCALE
