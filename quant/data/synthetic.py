@@ -545,7 +545,9 @@ class SyntheticMarket:
                 f"start {cfg.start} is outside the {cal.calendar_name} calendar "
                 f"({cal.first_day} to {cal.last_day})"
             )
-        end = min(cal.last_day, cfg.start + timedelta(days=cfg.n_sessions * 7 // 5 + 60))
+        # 1.5 calendar days per session: weekends and XIST's ~14 weekday holidays a year
+        # (7/5 alone came up short past ~1,200 sessions)
+        end = min(cal.last_day, cfg.start + timedelta(days=cfg.n_sessions * 3 // 2 + 60))
         sessions = cal.sessions(cfg.start, end)
         if len(sessions) < cfg.n_sessions:
             raise ValueError(

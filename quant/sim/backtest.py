@@ -1521,9 +1521,8 @@ class BacktestEngine:
                 ).with_columns(pl.col("ts").cast(TS))
             )
             self._fills = []
-        trips = self._trips.drain()
-        if trips.height:
-            self._trip_chunks.append(trips)
+        if self._trips.rows:  # an empty frame per session costs more than the session
+            self._trip_chunks.append(self._trips.drain())
         if not done:
             return
         rows = []
