@@ -26,7 +26,9 @@ the rows before it, which therefore only see rows that passed everything earlier
 9. ``DUPLICATE`` same key (``KEYS[kind]``) as an earlier row: the first is kept.
 10. ``OUT_OF_ORDER`` ts earlier than a ts already seen for the symbol that day (bars: not later),
     or seq not greater than the highest seq seen for the symbol that day.
-11. ``OUTSIDE_BAND`` outside the daily price band around the previous session's close.
+11. ``OUTSIDE_BAND`` outside the daily price band around the previous session's close (its last
+    price alive after rules 1-10, unless that price lies outside its own day's band: a bad
+    print at the close is not a base, the day's last price inside its band is).
 12. ``STALE`` a series that stops moving (see ``ValidationConfig.stale_max_run``).
 13. ``OUTLIER`` a price far from the prices before it *and* after it: robust z-score of the log
     return beyond ``ValidationConfig.outlier_z`` (a real jump is confirmed by later prices).
@@ -42,15 +44,25 @@ their trading day is not the local calendar day.
 Streaming. ``validate_parquet`` and ``validate_stream`` validate data larger than memory in
 chunks of complete symbol-days, carrying the only cross-day state (each symbol's previous close,
 for the band) from chunk to chunk, so that a chunked run gives exactly the in-memory result.
-Everything is vectorised (polars expressions and numpy); Python loops run per symbol-day at most.
+
+Speed. Validating must cost a small multiple of reading the data (issue 2: 20 million trades in
+at most 3x a bare Parquet scan; see BENCHMARKS.md). Row passes are compiled kernels
+(``validate_kernels``) or vectorised polars/numpy; Python loops run per symbol-day at most, and
+per rejected row only to word its reason. A large chunk's independent stages (reading columns,
+grouping, row-level and sequence rules) run on one worker thread while the previous chunk's
+ordered stages (band, stale, outlier) and output run on the caller's thread: results do not
+depend on that overlap, only the wall time does.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -65,6 +77,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from quant.data import validate_kernels as _kernels
 from quant.data.quality_report import QualityReport, SymbolDayQuality
 from quant.data.schema import (
     KEYS,
@@ -75,7 +88,14 @@ from quant.data.schema import (
 )
 from quant.market.bands import BIST_BAND_RULES, PriceBand, PriceBandRule
 from quant.market.calendar import SessionPhase, TradingCalendar
-from quant.market.ticks import BIST_SHARE_TICKS, PRICE_SCALE, TickSchedule, TickSizeTable, to_units
+from quant.market.ticks import (
+    BIST_SHARE_TICKS,
+    PRICE_SCALE,
+    RoundingMode,
+    TickSchedule,
+    TickSizeTable,
+    to_units,
+)
 
 __all__ = [
     "ChunkSink",
@@ -297,8 +317,11 @@ def validate(
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
     run = _Run(DataKind(kind), config or ValidationConfig(), corporate_actions, sink=None)
-    run.feed(frame)
-    return run.finish(source_label, synthetic)
+    try:
+        run.feed(frame)
+        return run.finish(source_label, synthetic)
+    finally:
+        run.close()
 
 
 def validate_stream(
@@ -319,9 +342,12 @@ def validate_stream(
     stays bounded by the chunk size; daily bars are small and validated in one piece at the end.
     """
     run = _Run(DataKind(kind), config or ValidationConfig(), corporate_actions, sink=sink)
-    for chunk in chunks:
-        run.feed(chunk)
-    return run.finish(source_label, synthetic)
+    try:
+        for chunk in chunks:
+            run.feed(chunk)
+        return run.finish(source_label, synthetic)
+    finally:
+        run.close()
 
 
 def validate_parquet(
@@ -346,6 +372,20 @@ def validate_parquet(
     kind = DataKind(kind)
     paths = _expand_paths(source)
     run = _Run(kind, config or ValidationConfig(), corporate_actions, sink=sink)
+    try:
+        return _feed_parquet(run, paths, kind, source_label, synthetic, batch_rows)
+    finally:
+        run.close()
+
+
+def _feed_parquet(
+    run: _Run,
+    paths: list[str],
+    kind: DataKind,
+    source_label: str | None,
+    synthetic: bool,
+    batch_rows: int,
+) -> ValidationResult:
     lf = pl.scan_parquet(paths)
     available = lf.collect_schema().names()
     _check_columns(available, kind)
@@ -363,6 +403,12 @@ def validate_parquet(
 
 
 # -- helpers: columns, casting ----------------------------------------------------------------
+
+
+@functools.cache
+def _schema(kind: DataKind) -> pl.Schema:
+    """The lake schema of ``kind``, built once (callers must not modify it)."""
+    return polars_schema(kind)
 
 
 def _expand_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -386,7 +432,7 @@ def _expand_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
 
 def _check_columns(columns: Sequence[str], kind: DataKind, reserved: bool = True) -> None:
     """The whole-input SCHEMA check: every schema column present, no name clash with ours."""
-    missing = [c for c in polars_schema(kind).names() if c not in columns]
+    missing = [c for c in _schema(kind).names() if c not in columns]
     if missing:
         raise ValueError(f"SCHEMA: {kind} data is missing required column(s): {', '.join(missing)}")
     clash = [c for c in columns if c in QUARANTINE_COLUMNS or c.startswith(_P)]
@@ -444,7 +490,7 @@ def _cast(frame: pl.DataFrame, kind: DataKind) -> tuple[pl.DataFrame, list[str]]
     columns that needed a cast. Data already in the lake types passes through untouched.
     """
     _check_columns(frame.columns, kind, reserved=False)
-    schema = polars_schema(kind)
+    schema = _schema(kind)
     bad_types = [
         f"{c} ({frame.schema[c]})" for c in schema.names() if not _castable(frame.schema[c])
     ]
@@ -555,9 +601,9 @@ class _Calendar:
         return out
 
     def sessions_between(self, start: date, end: date) -> list[date]:
-        lo = max(start, self.first_day)
-        hi = min(end, self.last_day)
-        return [d for d in self._sessions if lo <= d <= hi]
+        lo = bisect.bisect_left(self._sessions, max(start, self.first_day))
+        hi = bisect.bisect_right(self._sessions, min(end, self.last_day))
+        return self._sessions[lo:hi]
 
     def facts(self, day: date) -> _DayFacts:
         cached = self._facts.get(day)
@@ -616,28 +662,34 @@ def _fixed_offset_ns(tz_key: str, first_day: int, last_day: int) -> int | None:
     return int(offset.total_seconds()) * 10**9
 
 
-def _local_clock(ts: pl.Series, tz: ZoneInfo | None) -> tuple[np.ndarray, np.ndarray]:
-    """Local day (days since 1970-01-01) and time of day (ns) of non-null UTC timestamps.
+def _local_clock(
+    ts: pl.Series, tz: ZoneInfo | None, scratch: _Scratch | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local day (days since 1970-01-01), time of day (ns) and the UTC epoch (ns) of non-null
+    UTC timestamps.
 
     Uses integer arithmetic when the zone's offset is fixed over the data (Istanbul since
     2016), and polars' time-zone conversion otherwise.
     """
-    epoch = ts.dt.epoch("ns").to_numpy()
+    epoch = _numpy(ts.dt.epoch("ns"), scratch, "epoch")
     if epoch.size == 0:
-        return epoch.copy(), epoch.copy()
+        return epoch.copy(), epoch.copy(), epoch
     offset = (
         0
         if tz is None
         else _fixed_offset_ns(tz.key, int(epoch.min()) // DAY_NS, int(epoch.max()) // DAY_NS)
     )
     if offset is not None:
-        local = epoch + offset
-    else:
-        assert tz is not None
-        local = ts.dt.convert_time_zone(tz.key).dt.replace_time_zone(None).dt.epoch("ns")
-        local = local.to_numpy()
+        n = epoch.shape[0]
+        if scratch is None:
+            return (*_kernels.local_clock(epoch, offset), epoch)
+        day, tod = scratch.get("day", n, np.int64), scratch.get("tod", n, np.int64)
+        return (*_kernels.local_clock(epoch, offset, day, tod), epoch)
+    assert tz is not None
+    local = ts.dt.convert_time_zone(tz.key).dt.replace_time_zone(None).dt.epoch("ns")
+    local = local.to_numpy()
     day = local // DAY_NS
-    return day, local - day * DAY_NS
+    return day, local - day * DAY_NS, epoch
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -696,21 +748,23 @@ class _Groups:
         return positions if self.order is None else self.order[positions]
 
 
-def _group(symbol: pl.Series, day: np.ndarray) -> _Groups:
+def _group(symbol: pl.Series, day: np.ndarray, scratch: _Scratch | None = None) -> _Groups:
     n = len(day)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _Groups(None, empty, empty, [], empty, empty)
-    change = (symbol != symbol.shift(1)).fill_null(True).to_numpy()
-    change[1:] |= day[1:] != day[:-1]
-    starts = np.flatnonzero(change)
-    first_symbols = symbol.gather(starts)
+    runs = symbol.rle()
+    gid, starts, run_of = _kernels.symbol_day_runs(
+        runs.struct.field("len").cast(pl.Int64).to_numpy(),
+        day,
+        None if scratch is None else scratch.get("gid", n, np.int64),
+    )
+    first_symbols = runs.struct.field("value").gather(run_of)
     new_symbol = (first_symbols != first_symbols.shift(1)).fill_null(True).to_numpy()
     runs = first_symbols.filter(pl.Series(new_symbol))
     first_days = day[starts]
     backwards = ~new_symbol[1:] & (first_days[1:] <= first_days[:-1])
     if runs.n_unique() == runs.len() and not backwards.any():
-        gid = np.cumsum(change) - 1
         rows = np.diff(np.r_[starts, n])
         return _Groups(None, gid, starts, first_symbols.to_list(), first_days, rows)
     # Interleaved input (e.g. sorted by time across symbols): a stable order by (symbol, day)
@@ -743,12 +797,64 @@ def _group(symbol: pl.Series, day: np.ndarray) -> _Groups:
     )
 
 
+class _Scratch:
+    """Output arrays reused from chunk to chunk.
+
+    A fresh array of several megabytes costs a page fault per 4 KiB on first write, which
+    measured as a large share of the compiled passes' time; a chunk's arrays live until the
+    chunk is concluded, so the run keeps two sets (one chunk prepared while the previous one
+    is concluded). Nothing taken from here may outlive its chunk.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, n: int, dtype: type) -> np.ndarray:
+        have = self._arrays.get(name)
+        if have is None or have.shape[0] < n or have.dtype != dtype:
+            have = self._arrays[name] = np.empty(n, dtype)
+        return have[:n]
+
+
+@dataclass(frozen=True)
+class _PerGroup:
+    """A row flag that is the same for every row of a symbol-day, stored per symbol-day."""
+
+    values: np.ndarray
+    gid: np.ndarray
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return self.values[self.gid[rows]]
+
+
+def _numpy(series: pl.Series, scratch: _Scratch | None, name: str) -> np.ndarray:
+    """``series.to_numpy()``; a numeric series without nulls held in several chunks (as read
+    from Parquet) is copied chunk by chunk into a reused buffer rather than a fresh array."""
+    if (
+        scratch is None
+        or series.n_chunks() == 1
+        or series.null_count()
+        or not series.dtype.is_numeric()
+    ):
+        return series.to_numpy()
+    chunks = [c.to_numpy() for c in series.get_chunks()]
+    out = scratch.get(name, series.len(), chunks[0].dtype.type)
+    at = 0
+    for c in chunks:
+        out[at : at + c.shape[0]] = c
+        at += c.shape[0]
+    return out
+
+
 class _Columns:
     """Numpy views of frame columns in sorted order (nulls filled: such rows are already dead)."""
 
-    def __init__(self, frame: pl.DataFrame, groups: _Groups) -> None:
+    def __init__(
+        self, frame: pl.DataFrame, groups: _Groups, scratch: _Scratch | None = None
+    ) -> None:
         self.frame = frame
         self.groups = groups
+        self.scratch = scratch
         self._cache: dict[str, np.ndarray] = {}
 
     def __call__(self, name: str) -> np.ndarray:
@@ -759,7 +865,7 @@ class _Columns:
                 s = s.dt.epoch("ns")
             if s.null_count():
                 s = s.fill_null(np.nan if s.dtype.is_float() else 0)
-            got = self._cache[name] = self.groups.sort(s.to_numpy())
+            got = self._cache[name] = self.groups.sort(_numpy(s, self.scratch, f"col_{name}"))
         return got
 
     def put(self, name: str, values: np.ndarray) -> None:
@@ -779,56 +885,43 @@ def _tier(lowers: np.ndarray, units: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(lowers, units, side="right") - 1, 0, None)
 
 
+@functools.lru_cache(maxsize=16)
+def _table_arrays(table: TickSizeTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every schedule's tier lower bounds and ticks (price units), concatenated, and where each
+    schedule's tiers start (one extra entry: the end)."""
+    parts = [_schedule_arrays(s) for s in table.schedules]
+    sizes = [lowers.shape[0] for lowers, _ in parts]
+    start = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    lowers = np.concatenate([lo for lo, _ in parts]).astype(np.int64)
+    ticks = np.concatenate([t for _, t in parts]).astype(np.int64)
+    return start, lowers, ticks
+
+
 def _off_tick(
-    prices: np.ndarray, groups: _Groups, schedule_of_group: np.ndarray, table: TickSizeTable
+    prices: np.ndarray,
+    groups: _Groups,
+    schedule_of_group: np.ndarray,
+    table: TickSizeTable,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """True where a price is not exactly on the grid in force on its day.
 
     Exact integer check: the price in units of 1/10,000 TRY must be a whole number (within
-    float noise of 1e-6 units) and a multiple of the tick above the tier's lower bound. The tier
-    is looked up once per symbol-day when all of its prices sit in one tier (the usual case)
-    and per row only in symbol-days that cross a tier boundary.
+    float noise of 1e-6 units) and a multiple of the tick above the tier's lower bound, the
+    tier being the one that holds the price in the schedule of its day. Symbol-days with no
+    schedule in force are not flagged (they are counted unchecked). One compiled pass.
     """
-    with np.errstate(invalid="ignore"):
-        scaled = prices * PRICE_SCALE
-        units = np.rint(scaled)
-        np.subtract(scaled, units, out=scaled)
-        np.abs(scaled, out=scaled)
-        readable = (scaled < 1e-6) & (units > 0)
-        u = units.astype(np.int64)
-        low_g = np.fmin.reduceat(prices, groups.starts)
-        high_g = np.fmax.reduceat(prices, groups.starts)
-    del scaled, units
-    tick_g = np.zeros(groups.n, dtype=np.int64)  # 0: tiers differ within the day
-    lower_g = np.zeros(groups.n, dtype=np.int64)
-    aligned = True
-    for s in np.unique(schedule_of_group[schedule_of_group >= 0]).tolist():
-        lowers, ticks = _schedule_arrays(table.schedules[s])
-        aligned &= bool((lowers % ticks == 0).all())
-        sel = schedule_of_group == s
-        with np.errstate(invalid="ignore", over="ignore"):
-            lo = np.rint(np.nan_to_num(low_g[sel] * PRICE_SCALE, posinf=0.0, neginf=0.0))
-            hi = np.rint(np.nan_to_num(high_g[sel] * PRICE_SCALE, posinf=0.0, neginf=0.0))
-        lo, hi = lo.astype(np.int64), hi.astype(np.int64)
-        t_lo, t_hi = _tier(lowers, lo), _tier(lowers, hi)
-        same = t_lo == t_hi
-        tick_g[sel] = np.where(same, ticks[t_lo], 0)
-        lower_g[sel] = np.where(same, lowers[t_lo], 0)
-    tick = np.maximum(tick_g, 1)[groups.gid]
-    on = (u if aligned else u - lower_g[groups.gid]) % tick == 0
-    if (tick_g == 0).any():
-        mixed = np.flatnonzero((tick_g == 0)[groups.gid] & readable)
-        row_schedule = schedule_of_group[groups.gid[mixed]]
-        for s in np.unique(row_schedule[row_schedule >= 0]).tolist():
-            lowers, ticks = _schedule_arrays(table.schedules[s])
-            rows = mixed[row_schedule == s]
-            i = _tier(lowers, u[rows])
-            on[rows] = (u[rows] - lowers[i]) % ticks[i] == 0
-    readable &= on
-    off = ~readable
-    if (schedule_of_group < 0).any():  # no table in force: unchecked, not wrong
-        off[(schedule_of_group < 0)[groups.gid]] = False
-    return off
+    start, lowers, ticks = _table_arrays(table)
+    return _kernels.off_tick(
+        prices,
+        groups.gid,
+        np.ascontiguousarray(schedule_of_group, dtype=np.int64),
+        start,
+        lowers,
+        ticks,
+        float(PRICE_SCALE),
+        out,
+    )
 
 
 def _tick_sizes(prices: np.ndarray, schedules: np.ndarray, table: TickSizeTable) -> np.ndarray:
@@ -925,6 +1018,8 @@ _TICK_COLUMNS: dict[DataKind, tuple[str, ...]] = {
     DataKind.BARS: ("open", "high", "low", "close"),
 }
 _CODE = {rule: i + 1 for i, rule in enumerate(_PRECEDENCE)}
+_PIPELINE_ROWS = 200_000
+"""Chunks of at least this many rows are prepared on a worker thread (see ``_Run._start``)."""
 _ROW_LEVEL = 255
 """Placeholder code of a row-level rejection whose exact rule is resolved on the rejects only."""
 
@@ -941,6 +1036,35 @@ class _Check:
     mask: pl.Expr
     reason: pl.Expr
     flag: str | None = None
+    null_of: str | None = None
+    """Set when the check is "column is null": it cannot fire on a column without nulls."""
+    fast: Callable[[_Columns], np.ndarray] | None = None
+    """The same mask from numpy columns in sorted order, exact on rows without nulls (a row
+    with a null is caught by the null check of that column anyway)."""
+    domain: tuple[str, tuple[Any, ...]] | None = None
+    """(column, allowed values) when the check is "value not among these" on a text column:
+    only rows that differ from the first (most common) value need the membership test."""
+
+
+@dataclass
+class _Prepared:
+    """A chunk between its independent stages and the ordered ones (see ``_Run._prepare``)."""
+
+    raw: pl.DataFrame
+    first_row: int | None
+    frame: pl.DataFrame
+    cast_columns: list[str]
+    unplaced: pl.DataFrame | None
+    day: np.ndarray
+    tod: np.ndarray
+    groups: _Groups
+    cols: _Columns
+    facts: list[_DayFacts] | None
+    code: np.ndarray
+    alive: np.ndarray
+    flags: dict[str, np.ndarray | _PerGroup]
+    unchecked: dict[RuleCode, np.ndarray]
+    findings: list[_Finding]
 
 
 @dataclass
@@ -950,6 +1074,44 @@ class _Finding:
     positions: np.ndarray
     codes: np.ndarray
     reasons: pl.Series
+
+
+def _not_finite(name: str, cols: _Columns) -> np.ndarray:
+    return ~np.isfinite(cols(name))
+
+
+def _not_positive(name: str, cols: _Columns) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return cols(name) <= 0
+
+
+@functools.lru_cache(maxsize=16)
+def _calm_bounds(z: float, min_scale: float) -> np.ndarray:
+    """Ratio bounds of the outlier screen's four levels, c = 0, F/8, F/4, F/2 (see
+    ``_Run._outliers`` and ``validate_kernels.outlier_screen``): rows (inner low, inner high,
+    outer low, outer high).
+
+    Relative margins of 1e-9 on every bound, 1e-6 on the outer ones and 1e-12 on the median
+    keep the certificate on the safe side of the rounding of the exact path's logarithms; an
+    interval that cannot hold is (inf, -inf), which holds nothing.
+    """
+    f = z * min_scale
+
+    def within(c: float) -> tuple[float, float]:
+        if c <= 0:
+            return math.inf, -math.inf
+        return math.exp(-c) * (1 + 1e-9), math.exp(c) * (1 - 1e-9)
+
+    rows = []
+    for c in (0.0, f / 8, f / 4, f / 2):
+        inner = (1.0, 1.0) if c == 0.0 else within(c)  # level 0 counts q == 1 exactly
+        rows.append([*inner, *within(f * (1 - 1e-6) - c - 1e-12)])
+    return np.array(rows)
+
+
+def _crossed(cols: _Columns) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return cols("bid_price") >= cols("ask_price")
 
 
 def _fmt(expr: pl.Expr) -> pl.Expr:
@@ -1019,13 +1181,15 @@ class _Run:
         self.calendar = _calendar(config.calendar) if config.calendar else None
         self.tz = self.calendar.tz if self.calendar else None
         self.band = PriceBand(config.band_rules, config.tick_table)
-        self._bands: dict[tuple[float, date], tuple[float, float, float] | None] = {}
+        self._regimes: dict[date, tuple[int, float] | None] = {}
+        self._checks: dict[tuple[tuple[str, ...], bool], list[_Check]] = {}
+        self._reasons: dict[tuple[tuple[str, ...], bool], tuple[pl.Expr, pl.Expr]] = {}
         self.rows_seen = 0
         self.clean_parts: list[pl.DataFrame] = []
         self.quarantine_parts: list[pl.DataFrame] = []
         self.stats: list[pl.DataFrame] = []
         self.samples: dict[str, list[dict[str, Any]]] = {}
-        self.last_close: dict[str, tuple[date, float]] = {}
+        self.last_close: dict[str, tuple[date, float | None]] = {}
         """Per symbol: the last day with a base-eligible price and that price (for the band)."""
         self.interval_ns: int | None = (
             int(config.bar_interval.total_seconds() * 10**9) if config.bar_interval else None
@@ -1039,6 +1203,10 @@ class _Run:
             self.ex_dates = frozenset(ca.iter_rows())
         self.input_columns: list[str] | None = None
         self._quarantine_schema: pl.Schema | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future[_Prepared] | None = None
+        self._scratch = (_Scratch(), _Scratch())
+        self._chunks = 0
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -1063,31 +1231,58 @@ class _Run:
                     f"{self.input_columns}"
                 )
             raw = raw.select(self.input_columns)
-        raw = raw.with_columns(
-            pl.int_range(self.rows_seen, self.rows_seen + raw.height, dtype=pl.Int64).alias(
-                "input_row"
-            )
-        )
         if self._quarantine_schema is None:
             template = raw.head(0).select(
                 *self.input_columns,
                 pl.lit(None, pl.String).alias("rule"),
                 pl.lit(None, pl.String).alias("reason"),
-                "input_row",
+                pl.lit(None, pl.Int64).alias("input_row"),
             )
             self._quarantine_schema = template.schema
+        first_row = self.rows_seen
         self.rows_seen += raw.height
-        if self.kind is DataKind.CORPORATE_ACTIONS:
-            self._emit(*self._corporate_actions(raw))
-            return
         if self.kind is DataKind.BARS and self.interval_ns is None:
             self._infer_interval(raw)
-        if self.daily:
-            self.daily_buffer.append(raw)  # daily bars are small: validated whole at the end
+        if self.kind is DataKind.CORPORATE_ACTIONS or self.daily:
+            raw = raw.with_columns(
+                pl.int_range(first_row, first_row + raw.height, dtype=pl.Int64).alias("input_row")
+            )
+            if self.daily:
+                self.daily_buffer.append(raw)  # daily bars are small: validated whole at the end
+            else:
+                self._emit(*self._corporate_actions(raw))
             return
-        self._emit(*self._chunk(raw))
+        # Intraday chunks get no input_row column: a column added to a frame read in several
+        # chunks makes polars realign every column in every later select. The positions are
+        # attached to the rejected rows only.
+        job = self._start(raw, first_row)
+        previous, self._pending = self._pending, job
+        if previous is not None:
+            self._emit(*self._conclude(previous.result()))
+
+    def _start(self, raw: pl.DataFrame, first_row: int) -> Future[_Prepared]:
+        """Prepare a chunk: on the worker thread when it is large (so that it overlaps the
+        previous chunk's conclusion and the reading of the next), else right here."""
+        scratch = self._next_scratch()
+        if raw.height >= _PIPELINE_ROWS:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="validate")
+            return self._executor.submit(self._prepare, raw, first_row, scratch)
+        done: Future[_Prepared] = Future()
+        done.set_result(self._prepare(raw, first_row, scratch))
+        return done
+
+    def close(self) -> None:
+        """Stop the worker thread (idempotent)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
     def finish(self, source_label: str, synthetic: bool) -> ValidationResult:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._emit(*self._conclude(pending.result()))
+        self.close()
         if self.daily_buffer:
             frames, self.daily_buffer = self.daily_buffer, []
             self._emit(*self._chunk(pl.concat(frames, how="vertical_relaxed")))
@@ -1105,13 +1300,13 @@ class _Run:
         return ValidationResult(clean, quarantine, report)
 
     def _empty_clean(self) -> pl.DataFrame:
-        return pl.DataFrame(schema=polars_schema(self.kind))
+        return pl.DataFrame(schema=_schema(self.kind))
 
     def _empty_quarantine(self) -> pl.DataFrame:
         """No rejected rows, with the columns the quarantine has for this input."""
         if self._quarantine_schema is not None:
             return pl.DataFrame(schema=self._quarantine_schema)
-        schema = dict(polars_schema(self.kind))
+        schema = dict(_schema(self.kind))
         schema.update({"rule": pl.String, "reason": pl.String, "input_row": pl.Int64})
         return pl.DataFrame(schema=schema)
 
@@ -1157,38 +1352,107 @@ class _Run:
 
     # -- the chunk pipeline -------------------------------------------------------------------
 
-    def _chunk(self, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """Run every stage on one chunk of complete symbol-days: (clean, quarantine, stats)."""
+    def _chunk(
+        self, raw: pl.DataFrame, first_row: int | None = None
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Run every stage on one chunk of complete symbol-days: (clean, quarantine, stats).
+
+        ``raw`` has an ``input_row`` column, or ``first_row`` gives the input position of its
+        first row.
+        """
+        return self._conclude(self._prepare(raw, first_row, self._next_scratch()))
+
+    def _next_scratch(self) -> _Scratch:
+        """The scratch arrays of the next chunk (alternating: see ``_Scratch``)."""
+        self._chunks += 1
+        return self._scratch[self._chunks % 2]
+
+    def _prepare(self, raw: pl.DataFrame, first_row: int | None, scratch: _Scratch) -> _Prepared:
+        """The stages that need nothing from other chunks: reading the columns, grouping,
+        the row-level rules and the sequence rules. Safe to run on a worker thread while
+        the previous chunk is concluded: it only reads the run's settings and caches."""
         frame, cast_columns = _cast(raw, self.kind)
         unplaced = None
         if frame["symbol"].null_count() or frame["ts"].null_count():
+            if first_row is not None:  # positions are about to move: record them first
+                frame = frame.with_columns(
+                    pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(
+                        "input_row"
+                    )
+                )
             # Rows without a symbol or a timestamp belong to no symbol-day: rejected first.
             frame, unplaced = _split(frame, pl.col("symbol").is_null() | pl.col("ts").is_null())
             rule, reason = _first_reason(self._schema_checks(cast_columns) + self._null_checks())
             unplaced = unplaced.with_columns(rule.alias("rule"), reason.alias("reason"))
-        day, tod = _local_clock(frame["ts"], self.tz)
-        groups = _group(frame["symbol"], day)
-        cols = _Columns(frame, groups)
+        day, tod, epoch = _local_clock(frame["ts"], self.tz, scratch)
+        groups = _group(frame["symbol"], day, scratch)
+        cols = _Columns(frame, groups, scratch)
         cols.put(f"{_P}tod", groups.sort(tod))
+        cols.put("ts", groups.sort(epoch))
         facts = [self.calendar.facts(d) for d in groups.days] if self.calendar else None
         n = frame.height
-        code = np.zeros(n, dtype=np.uint8)  # sorted positions; 0 = clean
+        code = scratch.get("code", n, np.uint8)  # sorted positions; 0 = clean
+        code[:] = 0
         unchecked: dict[RuleCode, np.ndarray] = {}
         findings: list[_Finding] = []
 
         # Stage 1: row-level rules (vectorised polars checks + numpy grid/calendar flags).
         checks = self._row_checks(cast_columns, facts is not None)
-        expr_checks = [c for c in checks if c.flag is None]
-        bad = frame.select(_any(expr_checks)).to_series().to_numpy() if n else np.zeros(0, bool)
-        bad = groups.sort(bad).copy()
-        flags = self._array_flags(cols, groups, facts, unchecked)
+        # A column's null count is known without a scan: skip "is null" where there are none.
+        expr_checks = [
+            c
+            for c in checks
+            if c.flag is None and (c.null_of is None or frame[c.null_of].null_count())
+        ]
+        bad = self._row_mask(frame, cols, groups, expr_checks, scratch.get("bad", n, np.bool_))
+        flags = self._array_flags(cols, groups, facts, unchecked, scratch)
         for f in flags.values():
-            bad |= f
+            if isinstance(f, _PerGroup):
+                if f.values.any():
+                    bad |= f.values[groups.gid]
+            else:
+                bad |= f
         code[bad] = _ROW_LEVEL
-        alive = ~bad
+        alive = np.logical_not(bad, out=scratch.get("alive", n, np.bool_))
 
         # Stages 2-5 see only rows alive after the stages before them.
         findings += self._sequence(cols, groups, alive, code)
+        return _Prepared(
+            raw,
+            first_row,
+            frame,
+            cast_columns,
+            unplaced,
+            day,
+            tod,
+            groups,
+            cols,
+            facts,
+            code,
+            alive,
+            flags,
+            unchecked,
+            findings,
+        )
+
+    def _conclude(self, chunk: _Prepared) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """The stages that carry state from chunk to chunk (the band's previous close), in
+        input order, then the chunk's clean rows, quarantine and statistics."""
+        raw, first_row, frame, cast_columns = (
+            chunk.raw,
+            chunk.first_row,
+            chunk.frame,
+            chunk.cast_columns,
+        )
+        unplaced, day, tod, groups, cols = (
+            chunk.unplaced,
+            chunk.day,
+            chunk.tod,
+            chunk.groups,
+            chunk.cols,
+        )
+        facts, code, alive, flags = chunk.facts, chunk.code, chunk.alive, chunk.flags
+        unchecked, findings = chunk.unchecked, chunk.findings
         findings += self._band_stage(cols, groups, alive, code, unchecked)
         findings += self._stale(cols, groups, alive, code)
         findings += self._outliers(cols, groups, alive, code, unchecked)
@@ -1199,13 +1463,8 @@ class _Run:
         rejected_input = groups.to_input(rejected_sorted)
         by_input = np.argsort(rejected_input, kind="stable")
         rejected_sorted, rejected_input = rejected_sorted[by_input], rejected_input[by_input]
-        if rejected_input.size:
-            keep = np.ones(n, dtype=bool)
-            keep[rejected_input] = False
-            clean = frame.filter(pl.Series(keep))
-        else:
-            clean = frame
-        clean = clean.select(polars_schema(self.kind).names())
+        clean = _without(frame, rejected_input)
+        clean = clean.select(_schema(self.kind).names())
         rejected = self._resolve(
             frame,
             cast_columns,
@@ -1218,6 +1477,7 @@ class _Run:
             facts,
             day,
             tod,
+            first_row,
         )
         parts = [p for p in (unplaced, rejected) if p is not None and p.height]
         full = pl.concat(parts, how="diagonal_relaxed") if parts else None
@@ -1242,12 +1502,13 @@ class _Run:
         rejected_sorted: np.ndarray,
         rejected_input: np.ndarray,
         code: np.ndarray,
-        flags: dict[str, np.ndarray],
+        flags: dict[str, np.ndarray | _PerGroup],
         findings: list[_Finding],
         groups: _Groups,
         facts: list[_DayFacts] | None,
         day: np.ndarray,
         tod: np.ndarray,
+        first_row: int | None,
     ) -> pl.DataFrame | None:
         """The rejected rows (input order) with their rule, reason and symbol-day."""
         if rejected_input.size == 0:
@@ -1255,6 +1516,11 @@ class _Run:
         rows = frame[rejected_input].with_columns(
             pl.Series(f"{_P}gid", groups.gid[rejected_sorted], dtype=pl.Int64)
         )
+        if "input_row" not in rows.columns:
+            assert first_row is not None
+            rows = rows.with_columns(
+                pl.Series("input_row", first_row + rejected_input, dtype=pl.Int64)
+            )
         k = f"{_P}k"
         parts: list[pl.DataFrame] = []
         row_level = np.flatnonzero(code[rejected_sorted] == _ROW_LEVEL)
@@ -1268,7 +1534,7 @@ class _Run:
                 ]
             )
             sub = self._reason_columns(sub, groups, facts)
-            rule, reason = _first_reason(self._row_checks(cast_columns, facts is not None))
+            rule, reason = self._row_reasons(cast_columns, facts is not None)
             parts.append(
                 sub.select(
                     pl.Series(k, row_level, dtype=pl.Int64),
@@ -1298,16 +1564,56 @@ class _Run:
 
     # -- stage 1 --------------------------------------------------------------------------------
 
+    @staticmethod
+    def _row_mask(
+        frame: pl.DataFrame,
+        cols: _Columns,
+        groups: _Groups,
+        checks: Sequence[_Check],
+        bad: np.ndarray,
+    ) -> np.ndarray:
+        """Rows (sorted order) that break any of the expression ``checks``.
+
+        Numeric checks run on the numpy columns the later stages use anyway, text domains
+        test only the rows that differ from the usual value, and what is left is one polars
+        select.
+        """
+        n = frame.height
+        bad[:] = False
+        if n == 0:
+            return bad
+        rest: list[_Check] = []
+        in_input_order = np.zeros(n, dtype=bool)
+        for c in checks:
+            if c.fast is not None:
+                bad |= c.fast(cols)
+            elif c.domain is not None:
+                name, allowed = c.domain
+                column = frame[name]
+                other = (column != allowed[0]).fill_null(False)
+                if other.any():
+                    at = other.arg_true()
+                    outside = (~column.gather(at).is_in(list(allowed))).fill_null(False)
+                    in_input_order[at.filter(outside).to_numpy()] = True
+            else:
+                rest.append(c)
+        if rest:
+            in_input_order |= frame.select(_any(rest)).to_series().to_numpy()
+        if in_input_order.any():
+            bad |= groups.sort(in_input_order)
+        return bad
+
     def _array_flags(
         self,
         cols: _Columns,
         groups: _Groups,
         facts: list[_DayFacts] | None,
         unchecked: dict[RuleCode, np.ndarray],
-    ) -> dict[str, np.ndarray]:
+        scratch: _Scratch,
+    ) -> dict[str, np.ndarray | _PerGroup]:
         """Numpy flags in sorted order: off-tick per price column, holiday, outside session."""
         kind, cfg = self.kind, self.cfg
-        flags: dict[str, np.ndarray] = {}
+        flags: dict[str, np.ndarray | _PerGroup] = {}
         if groups.n == 0:
             return flags
         if cfg.enabled(RuleCode.OFF_TICK):
@@ -1315,7 +1621,8 @@ class _Run:
             if (schedule < 0).any():
                 unchecked[RuleCode.OFF_TICK] = np.where(schedule < 0, groups.rows, 0)
             for c in _TICK_COLUMNS[kind]:
-                flags[f"offtick_{c}"] = _off_tick(cols(c), groups, schedule, cfg.tick_table)
+                out = scratch.get(f"offtick_{c}", cols(c).shape[0], np.bool_)
+                flags[f"offtick_{c}"] = _off_tick(cols(c), groups, schedule, cfg.tick_table, out)
         if facts is not None:
             in_range = np.array([f.in_range for f in facts], dtype=bool)
             if not in_range.all():
@@ -1324,9 +1631,9 @@ class _Run:
                         unchecked[rule] = np.where(in_range, 0, groups.rows)
             if cfg.enabled(RuleCode.HOLIDAY):
                 holiday = np.array([f.in_range and not f.is_session for f in facts], dtype=bool)
-                flags["holiday"] = holiday[groups.gid]
+                flags["holiday"] = _PerGroup(holiday, groups.gid)
             if cfg.enabled(RuleCode.OUTSIDE_SESSION):
-                flags["outside"] = self._outside(cols, groups, facts, in_range)
+                flags["outside"] = self._outside(cols, groups, facts, in_range, scratch)
         return flags
 
     def _schedule_index(self, days: list[date]) -> np.ndarray:
@@ -1342,34 +1649,33 @@ class _Run:
         groups: _Groups,
         facts: list[_DayFacts],
         in_range: np.ndarray,
+        scratch: _Scratch,
     ) -> np.ndarray:
         """True where a row lies outside every allowed window of its day (bars: no overlap).
 
-        Days share a handful of timetables (full day, half day), so each timetable is checked
-        with scalar bounds over its rows instead of gathering bounds per row.
+        One compiled pass; each symbol-day carries its own list of windows.
         """
         windows = [f.quotes if self.kind is DataKind.QUOTES else f.trades for f in facts]
-        templates: dict[tuple[tuple[int, int], ...], int] = {}
-        template = np.array(
-            [templates.setdefault(w, len(templates)) if w else -1 for w in windows], np.int64
-        )
+        count = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
+        window_start = np.r_[0, np.cumsum(count)].astype(np.int64)
+        bounds = np.array([b for w in windows for b in w], dtype=np.int64).reshape(-1, 2)
         tod = cols(f"{_P}tod")
         bars = self.kind is DataKind.BARS
         end = tod + np.maximum(cols("ts_end") - cols("ts"), 1) if bars else tod
-        inside = np.zeros(tod.shape[0], dtype=bool)
-        single = len(templates) == 1 and (template == 0).all()
-        row_template = None if single else template[groups.gid]
-        for w, t in templates.items():
-            sel = slice(None) if row_template is None else np.flatnonzero(row_template == t)
-            t0, t1 = tod[sel], end[sel]
-            hit = np.zeros(t0.shape[0], dtype=bool)
-            for lo, hi in w:
-                hit |= (t0 < hi) & (t1 > lo) if bars else (t0 >= lo) & (t0 < hi)
-            inside[sel] = hit
-        return ~inside & in_range[groups.gid]
+        return _kernels.outside_windows(
+            tod,
+            end,
+            bars,
+            groups.gid,
+            window_start,
+            np.ascontiguousarray(bounds[:, 0]),
+            np.ascontiguousarray(bounds[:, 1]),
+            in_range,
+            scratch.get("outside", tod.shape[0], np.bool_),
+        )
 
     def _schema_checks(self, cast_columns: Sequence[str]) -> list[_Check]:
-        schema = polars_schema(self.kind)
+        schema = _schema(self.kind)
         checks = [
             _Check(
                 RuleCode.SCHEMA,
@@ -1390,6 +1696,7 @@ class _Run:
                     RuleCode.SCHEMA,
                     ~pl.col("side").is_in([-1, 0, 1]),
                     pl.format("side {} is not one of -1, 0, 1", _fmt(pl.col("side"))),
+                    fast=lambda cols: (cols("side") < -1) | (cols("side") > 1),
                 ),
                 _Check(
                     RuleCode.SCHEMA,
@@ -1399,26 +1706,45 @@ class _Run:
                         _fmt(pl.col("condition")),
                         pl.lit(", ".join(conditions)),
                     ),
+                    domain=("condition", tuple(conditions)),
                 ),
             ]
         return checks
 
     def _null_checks(self) -> list[_Check]:
         checks: list[_Check] = []
-        for name, dtype in polars_schema(self.kind).items():
-            checks.append(_Check(RuleCode.NULL, pl.col(name).is_null(), pl.lit(f"{name} is null")))
+        for name, dtype in _schema(self.kind).items():
+            checks.append(
+                _Check(RuleCode.NULL, pl.col(name).is_null(), pl.lit(f"{name} is null"), None, name)
+            )
             if dtype.is_float():
                 checks.append(
                     _Check(
                         RuleCode.NULL,
                         ~pl.col(name).is_finite(),
                         pl.format("{} is {}", pl.lit(name), _fmt(pl.col(name))),
+                        fast=functools.partial(_not_finite, name),
                     )
                 )
         return checks
 
     def _row_checks(self, cast_columns: Sequence[str], with_calendar: bool) -> list[_Check]:
-        """Every row-level check, in precedence order."""
+        """Every row-level check, in precedence order (built once per input layout)."""
+        key = (tuple(cast_columns), with_calendar)
+        if key not in self._checks:
+            self._checks[key] = self._build_row_checks(cast_columns, with_calendar)
+        return self._checks[key]
+
+    def _row_reasons(
+        self, cast_columns: Sequence[str], with_calendar: bool
+    ) -> tuple[pl.Expr, pl.Expr]:
+        """``_first_reason`` of the row-level checks (built once per input layout)."""
+        key = (tuple(cast_columns), with_calendar)
+        if key not in self._reasons:
+            self._reasons[key] = _first_reason(self._row_checks(cast_columns, with_calendar))
+        return self._reasons[key]
+
+    def _build_row_checks(self, cast_columns: Sequence[str], with_calendar: bool) -> list[_Check]:
         kind = self.kind
         on = self.cfg.enabled
         checks = self._schema_checks(cast_columns) + self._null_checks()
@@ -1433,6 +1759,7 @@ class _Run:
                     RuleCode.NON_POSITIVE,
                     pl.col(c) <= 0,
                     pl.format("{} {} is not positive", pl.lit(c), _fmt(pl.col(c))),
+                    fast=functools.partial(_not_positive, c),
                 )
                 for c in positive
             ]
@@ -1488,6 +1815,7 @@ class _Run:
                         _fmt(pl.col("bid_price")),
                         _fmt(pl.col("ask_price")),
                     ),
+                    fast=_crossed,
                 )
             )
         if on(RuleCode.OFF_TICK):
@@ -1555,59 +1883,15 @@ class _Run:
                     pl.Series(f"{_P}tick_{c}", _tick_sizes(prices, schedule, self.cfg.tick_table))
                 )
         if facts is not None:
-            text = [
-                _windows_text(f.quotes if self.kind is DataKind.QUOTES else f.trades) for f in facts
-            ]
+            quotes = self.kind is DataKind.QUOTES
+            text = {
+                i: _windows_text(facts[i].quotes if quotes else facts[i].trades)
+                for i in set(g.tolist())
+            }
             extra.append(pl.Series(f"{_P}windows", [text[i] for i in g.tolist()], pl.String))
         return sub.with_columns(extra) if extra else sub
 
     # -- stage 2 --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _late(
-        values: np.ndarray, groups: _Groups, alive: np.ndarray, bits: int, strict: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Alive rows whose value is below (``strict``: not above) the running maximum of the
-        earlier alive rows of their symbol-day, and per row that earlier maximum.
-
-        Rows of a symbol-day are contiguous, so offsetting by ``gid << bits`` makes one running
-        maximum over the array restart at every symbol-day; ``values`` must lie in
-        [0, 2**bits). Where they do not fit, a grouped polars cum_max does the same.
-        """
-        low = np.iinfo(np.int64).min
-        n = values.shape[0]
-        all_alive = bool(alive.all())
-        fits = (
-            groups.n < 2 ** (63 - bits)
-            and n > 0
-            and int(values.min()) >= 0
-            and int(values.max()) < 2**bits
-        )
-        if fits:
-            key = groups.gid << bits
-            key += values
-            if not all_alive:
-                key[~alive] = low
-            run = np.maximum.accumulate(key)
-        else:
-            key = values if all_alive else np.where(alive, values, low)
-            run = (
-                pl.DataFrame({"g": groups.gid, "v": key})
-                .select(pl.col("v").cum_max().over("g"))
-                .to_series()
-                .to_numpy()
-            )
-        late = np.zeros(n, dtype=bool)
-        compare = np.less_equal if strict else np.less
-        compare(key[1:], run[:-1], out=late[1:])
-        if not fits:  # a grouped maximum does not restart by itself
-            late[1:] &= groups.gid[1:] == groups.gid[:-1]
-        if not all_alive:
-            late &= alive
-        positions = np.flatnonzero(late)
-        before = np.zeros(n, dtype=np.int64)  # only meaningful where late
-        before[positions] = run[positions - 1] - ((groups.gid[positions] << bits) if fits else 0)
-        return late, before
 
     def _sequence(
         self, cols: _Columns, groups: _Groups, alive: np.ndarray, code: np.ndarray
@@ -1629,44 +1913,51 @@ class _Run:
             return []
         bars = self.kind is DataKind.BARS
         tod, ts = cols(f"{_P}tod"), cols("ts")
-        late, prev_tod = self._late(tod, groups, alive, 47, strict=bars)  # tod < 2**47 ns
-        suspect = late.copy()
-        prev_seq = None
-        if not bars:
-            seq_late, prev_seq = self._late(cols("seq"), groups, alive, 40, strict=True)
-            suspect |= seq_late
-        positions = np.flatnonzero(suspect)
+        # Suspects, whether each is late in ts, and the earlier maxima of tod and seq (0
+        # where it is not late in that field), in one pass over the rows.
+        positions, late, prev_tod, prev_seq = _kernels.late_rows(
+            tod, None if bars else cols("seq"), groups.starts, alive, bars
+        )
         if positions.size == 0:
             return []
-        # Duplicates: an earlier alive row with the same key shares the suspect's timestamp.
-        near = np.flatnonzero(alive & np.isin(ts, np.unique(ts[positions])))
-        data = {"p": near, "g": groups.gid[near], "ts": ts[near]}
-        if not bars:
-            data["seq"] = cols("seq")[near]
-        keyed = pl.DataFrame(data)
-        repeated = keyed.filter(~pl.struct(pl.exclude("p")).is_first_distinct())["p"].to_numpy()
+        # Duplicates: an earlier alive row with the same key shares the suspect's timestamp,
+        # and its symbol-day.
+        suspect_groups = np.unique(groups.gid[positions])
+        span = _ranges(groups.starts[suspect_groups], groups.rows[suspect_groups])
+        near = span[alive[span] & np.isin(ts[span], np.unique(ts[positions]))]
+        # Rows whose key (symbol-day, ts[, seq]) occurred at an earlier row: sorted by key
+        # and then position, every row equal to its predecessor repeats it.
+        keys = [groups.gid[near], ts[near]] + ([] if bars else [cols("seq")[near]])
+        by_key = np.lexsort([near, *keys[::-1]])
+        same = np.ones(max(near.size - 1, 0), dtype=bool)
+        for key in keys:
+            ordered = key[by_key]
+            same &= ordered[1:] == ordered[:-1]
+        repeated = near[by_key][1:][same]
         is_dup = np.isin(positions, repeated) & on(RuleCode.DUPLICATE)
         rejected = is_dup | on(RuleCode.OUT_OF_ORDER)
         positions, is_dup = positions[rejected], is_dup[rejected]
+        late, prev_tod, prev_seq = late[rejected], prev_tod[rejected], prev_seq[rejected]
         if positions.size == 0:
             return []
         codes = np.where(is_dup, _CODE[RuleCode.DUPLICATE], _CODE[RuleCode.OUT_OF_ORDER])
         code[positions] = codes
         alive[positions] = False
-        symbols = np.array(groups.symbols, dtype=object)[groups.gid[positions]]
+        symbols = [groups.symbols[g] for g in groups.gid[positions].tolist()]
         gts = ts[positions]
-        prev_ts = gts - (tod[positions] - prev_tod[positions])
+        prev_ts = gts - (tod[positions] - prev_tod)
+        utc = pl.Datetime("ns", "UTC")
         detail = pl.DataFrame(
             {
                 "dup": is_dup,
-                "symbol": pl.Series(symbols.tolist(), dtype=pl.String),
-                "ts": _ts_text(gts),
-                "prev_ts": _ts_text(prev_ts),
-                "late": late[positions],
+                "symbol": pl.Series(symbols, dtype=pl.String),
+                "ts": pl.Series(gts, dtype=pl.Int64).cast(utc),
+                "prev_ts": pl.Series(prev_ts, dtype=pl.Int64).cast(utc),
+                "late": late,
                 "seq": cols("seq")[positions] if not bars else np.zeros(positions.size, np.int64),
-                "prev_seq": prev_seq[positions] if prev_seq is not None else 0,
+                "prev_seq": prev_seq if not bars else 0,
             }
-        )
+        ).with_columns(_ts_fmt(pl.col("ts")), _ts_fmt(pl.col("prev_ts")).alias("prev_ts"))
         key_names = ", ".join(KEYS[self.kind])
         key_values = (
             pl.format("{}, {}", "symbol", "ts")
@@ -1708,50 +1999,61 @@ class _Run:
     ) -> list[_Finding]:
         """OUTSIDE_BAND: the band of day d comes from the symbol's last price on the previous
         session, among that day's rows alive after rules 1-10 (the rules that do not need a
-        base themselves). Without such a price (a symbol's first day, a day after a gap, an
-        ex-date, a day outside the calendar) the day is not checked: its rows count as
-        unchecked. Quotes carry no closing price, so they are always unchecked.
+        base themselves); if that price lies outside the previous session's own band, from
+        the last price inside it (see ``_rebase``). Without such a price (a symbol's first
+        day, a day after a gap, an ex-date, a day outside the calendar) the day is not
+        checked: its rows count as unchecked. Quotes carry no closing price, so they are
+        always unchecked.
         """
         if not self.cfg.enabled(RuleCode.OUTSIDE_BAND) or groups.n == 0:
             return []
-        all_alive = bool(alive.all())
-        alive_rows = (
-            groups.rows.copy() if all_alive else np.bincount(groups.gid[alive], minlength=groups.n)
+        close = (
+            cols("bid_price")
+            if self.kind is DataKind.QUOTES
+            else cols("price" if self.kind is DataKind.TRADES else "close")
         )
+        alive_rows, last = _kernels.last_alive(close, groups.starts, alive)
         if self.kind is DataKind.QUOTES:
             unchecked[RuleCode.OUTSIDE_BAND] = alive_rows
             return []
-        close = cols("price" if self.kind is DataKind.TRADES else "close")
-        live = np.flatnonzero(alive)
-        if live.size == 0:
+        if not alive_rows.any():
             return []
-        g_live = groups.gid[live]
-        ends = np.flatnonzero(np.r_[g_live[1:] != g_live[:-1], True])
-        present, closes = g_live[ends].tolist(), close[live[ends]].tolist()
+        present_g = np.flatnonzero(alive_rows)
+        present, closes = present_g.tolist(), last[present_g].tolist()
         lower = np.full(groups.n, np.nan)
         upper = np.full(groups.n, np.nan)
         base = np.full(groups.n, np.nan)
-        latest: dict[str, tuple[date, float]] = {}
-        for g, last in zip(present, closes, strict=True):
+        latest: dict[str, tuple[date, float | None]] = {}
+        banded: list[int] = []
+        previous_closes: list[float] = []
+        for g, last_close in zip(present, closes, strict=True):
             symbol, day = groups.symbols[g], groups.days[g]
             previous = latest.get(symbol) or self.last_close.get(symbol)
-            latest[symbol] = (day, last)
-            band = self._band_for(symbol, day, previous)
-            if band is not None:
-                lower[g], upper[g], base[g] = band
+            latest[symbol] = (day, last_close)
+            previous_close = self._band_base(symbol, day, previous)
+            if previous_close is not None:
+                banded.append(g)
+                previous_closes.append(previous_close)
+        used = dict(zip(banded, previous_closes, strict=True))
+        if banded:
+            at = np.array(banded, dtype=np.int64)
+            lower[at], upper[at], base[at] = self._daily_bands(
+                np.array(previous_closes, dtype=np.float64), [groups.days[g] for g in banded]
+            )
+            with np.errstate(invalid="ignore"):
+                bad_close = (last < lower - 1e-9) | (last > upper + 1e-9)
+            if bad_close.any():
+                latest = self._rebase(groups, present, used, close, alive, last, lower, upper, base)
         self.last_close.update(latest)
         unchecked[RuleCode.OUTSIDE_BAND] = np.where(np.isnan(lower), alive_rows, 0)
         checked = ~np.isnan(lower)
         if not checked.any():
             return []
-        lo, hi = lower[groups.gid], upper[groups.gid]
         if self.kind is DataKind.TRADES:
             low = high = close
         else:
             low, high = cols("low"), cols("high")
-        with np.errstate(invalid="ignore"):
-            out = alive & ((low < lo - 1e-9) | (high > hi + 1e-9))
-        positions = np.flatnonzero(out)
+        positions = _kernels.outside_band(low, high, groups.gid, alive, lower, upper)
         if positions.size == 0:
             return []
         code[positions] = _CODE[RuleCode.OUTSIDE_BAND]
@@ -1783,10 +2085,51 @@ class _Run:
         codes = np.full(positions.size, _CODE[RuleCode.OUTSIDE_BAND], dtype=np.uint8)
         return [_Finding(positions, codes, reasons)]
 
-    def _band_for(
-        self, symbol: str, day: date, previous: tuple[date, float] | None
-    ) -> tuple[float, float, float] | None:
-        if previous is None or (symbol, day) in self.ex_dates:
+    def _rebase(
+        self,
+        groups: _Groups,
+        present: list[int],
+        used: dict[int, float],
+        close: np.ndarray,
+        alive: np.ndarray,
+        last: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        base: np.ndarray,
+    ) -> dict[str, tuple[date, float | None]]:
+        """Symbol-days again, in order, where a day's last price lies outside its own band.
+
+        Such a price is a bad print (a fat finger at the close), not the base of the next
+        day's band: the next day's base is the day's last price inside its band (none: the
+        next day is not checked). A base that changes moves that day's band, which can change
+        its own last valid price, so the days of a symbol are settled one after the other;
+        ``lower``, ``upper`` and ``base`` are updated in place. Returns the latest (day, close)
+        per symbol, as carried to the next chunk. ``used``: the base each day got first.
+        """
+        latest: dict[str, tuple[date, float | None]] = {}
+        for g in present:
+            symbol, day = groups.symbols[g], groups.days[g]
+            previous = latest.get(symbol) or self.last_close.get(symbol)
+            previous_close = self._band_base(symbol, day, previous)
+            if previous_close is None:
+                lower[g] = upper[g] = base[g] = np.nan
+            elif previous_close != used.get(g):
+                b = self._daily_bands(np.array([previous_close]), [day])
+                lower[g], upper[g], base[g] = b[0][0], b[1][0], b[2][0]
+            value: float | None = float(last[g])
+            lo, hi = lower[g] - 1e-9, upper[g] + 1e-9
+            if not np.isnan(lo) and not lo <= last[g] <= hi:
+                rows = np.arange(groups.starts[g], groups.starts[g] + groups.rows[g])
+                valid = rows[alive[rows] & (close[rows] >= lo) & (close[rows] <= hi)]
+                value = float(close[valid[-1]]) if valid.size else None
+            latest[symbol] = (day, value)
+        return latest
+
+    def _band_base(
+        self, symbol: str, day: date, previous: tuple[date, float | None] | None
+    ) -> float | None:
+        """The previous close the band of ``day`` is built on, or None if the day has none."""
+        if previous is None or previous[1] is None or (symbol, day) in self.ex_dates:
             return None
         previous_day, previous_close = previous
         if self.calendar is not None:
@@ -1795,14 +2138,71 @@ class _Run:
                 return None
         elif previous_day >= day:
             return None
-        key = (previous_close, day)
-        if key not in self._bands:
+        return previous_close
+
+    def _daily_bands(
+        self, previous_closes: np.ndarray, days: list[date]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``PriceBand.daily`` for many symbol-days at once: (lower, upper, base), NaN where
+        there is no band (no rule or tick table in force that day, or a price that cannot be
+        rounded to the grid).
+
+        The same operations as the scalar version, element by element, through the tick
+        schedule's vectorised rounding, one call per (tick schedule, band width) in force; a
+        price in integer units divided by the scale is exactly what ``from_units`` gives back
+        for any price below 10^9 TRY, and larger prices take the scalar path.
+        """
+        n = previous_closes.shape[0]
+        lower, upper, base = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        regimes: dict[tuple[int, float], list[int]] = {}
+        for i, day in enumerate(days):
+            regime = self._band_regime(day)
+            if regime is not None:
+                regimes.setdefault(regime, []).append(i)
+        for (s, pct), members in regimes.items():
+            schedule = self.cfg.tick_table.schedules[s]
+            at = np.array(members, dtype=np.int64)
+            close = previous_closes[at]
+            with np.errstate(invalid="ignore"):
+                plain = np.isfinite(close) & (close > 0) & (close < 1e9)
+            for i in at[~plain].tolist():
+                try:
+                    b = self.band.daily(float(previous_closes[i]), days[i])
+                    lower[i], upper[i], base[i] = b.lower, b.upper, b.reference
+                except ValueError:  # a price that cannot be rounded to the grid
+                    pass
+            at, close = at[plain], close[plain]
+            if not at.size:
+                continue
+            b = schedule.round_units_array(close * PRICE_SCALE, RoundingMode.NEAREST) / PRICE_SCALE
+            high_price, low_price = b * (1 + pct), b * (1 - pct)
+            with np.errstate(invalid="ignore"):
+                ok = (low_price > 0) & np.isfinite(low_price) & np.isfinite(high_price)
+                ok &= high_price > 0
+            at, b, high_price, low_price = at[ok], b[ok], high_price[ok], low_price[ok]
+            if not at.size:
+                continue
+            upper[at] = (
+                schedule.round_units_array(high_price * PRICE_SCALE, RoundingMode.DOWN)
+                / PRICE_SCALE
+            )
+            lower[at] = (
+                schedule.round_units_array(low_price * PRICE_SCALE, RoundingMode.UP) / PRICE_SCALE
+            )
+            base[at] = b
+        return lower, upper, base
+
+    def _band_regime(self, day: date) -> tuple[int, float] | None:
+        """(tick schedule, daily band width) in force on ``day``; None if either is missing."""
+        if day not in self._regimes:
             try:
-                b = self.band.daily(previous_close, day)
-                self._bands[key] = (b.lower, b.upper, b.reference)
+                pct = self.band.rule_on(day).daily_pct
+                schedule = self.cfg.tick_table.schedule_on(day)
             except ValueError:  # no band rule or tick table in force that day
-                self._bands[key] = None
-        return self._bands[key]
+                self._regimes[day] = None
+            else:
+                self._regimes[day] = (self.cfg.tick_table.schedules.index(schedule), pct)
+        return self._regimes[day]
 
     # -- stages 4 and 5 ---------------------------------------------------------------------------
 
@@ -1817,38 +2217,16 @@ class _Run:
         """STALE: see ``ValidationConfig.stale_max_run``; runs are over alive rows."""
         if not self.cfg.enabled(RuleCode.STALE) or not alive.any():
             return []
-        live = None if alive.all() else np.flatnonzero(alive)
-
-        def take(a: np.ndarray) -> np.ndarray:
-            return a if live is None else a[live]
-
-        scope = self._scope(groups, live)
-        m = scope.shape[0]
-        changed = np.empty(m, dtype=bool)
-        changed[0] = True
-        np.not_equal(scope[1:], scope[:-1], out=changed[1:])
-        for c in _STALE_VALUES[self.kind]:
-            v = take(cols(c))
-            changed[1:] |= v[1:] != v[:-1]
-        run_starts = np.flatnonzero(changed)
-        lengths = np.diff(np.r_[run_starts, m])
+        scope = groups.symbol_id[groups.gid] if self.daily else groups.gid
+        values = [cols(c) for c in _STALE_VALUES[self.kind]]
+        values += [values[-1]] * (5 - len(values))  # the kernel compares five columns
         cap = self.cfg.stale_max_run
-        long_runs = np.flatnonzero(lengths > cap)
-        if long_runs.size == 0:
-            return []
-        # Rows beyond the allowed length of each long run, with their run's first row.
-        first = run_starts[long_runs]
-        extra = lengths[long_runs] - cap
-        rows = _ranges(first + cap, extra)
-        anchor = np.repeat(first, extra)
-        ts = take(cols("ts"))
-        elapsed = ts[rows] - ts[anchor]
         limit = int(self.cfg.stale_max_duration.total_seconds() * 10**9)
-        hit = elapsed > limit
-        if not hit.any():
+        positions, run_len, elapsed = _kernels.stale_rows(
+            scope, alive, cols("ts"), *values, cap, limit
+        )
+        if positions.size == 0:
             return []
-        rows, run_len, elapsed = rows[hit], (rows - anchor + 1)[hit], elapsed[hit]
-        positions = rows if live is None else live[rows]
         code[positions] = _CODE[RuleCode.STALE]
         alive[positions] = False
         reasons = (
@@ -1876,24 +2254,55 @@ class _Run:
         code: np.ndarray,
         unchecked: dict[RuleCode, np.ndarray],
     ) -> list[_Finding]:
-        """OUTLIER: see ``ValidationConfig.outlier_z``; returns are over alive rows."""
+        """OUTLIER: see ``ValidationConfig.outlier_z``; returns are over alive rows.
+
+        Intraday, a compiled screen first sets aside the *calm* symbol-days, which provably
+        hold no outlier: with F = outlier_z * outlier_min_scale (the smallest bound a return
+        can be held to), a day is calm when, for one c in (0, F/8, F/4, F/2), more than half
+        of its returns lie within c of zero (so the median return does too) and all of them
+        within F - c (so no return is more than F from the median). Tick data, where most prices
+        equal the median of the five before them, is nearly always calm. Calm days need only
+        their unchecked counts (every return but the day's first is finite); the rest (days
+        with jumps, bad prints or wide spreads) are scored exactly.
+        """
         if not self.cfg.enabled(RuleCode.OUTLIER):
             return []
         unchecked[RuleCode.OUTLIER] = np.zeros(groups.n, dtype=np.int64)
         if not alive.any():
             return []
         cfg = self.cfg
-        live = None if alive.all() else np.flatnonzero(alive)
+        if self.kind is DataKind.TRADES:
+            prices = cols("price")
+        elif self.kind is DataKind.QUOTES:
+            prices = (cols("bid_price") + cols("ask_price")) / 2
+        else:
+            prices = cols("close")
+        if self.daily:
+            live = None if alive.all() else np.flatnonzero(alive)
+        else:
+            sizes, calm = _kernels.outlier_screen(
+                prices, groups.starts, alive, _calm_bounds(cfg.outlier_z, cfg.outlier_min_scale)
+            )
+            nobs = np.maximum(sizes - 1, 0)
+            enough = nobs >= cfg.outlier_min_obs
+            # Too few returns: never scored, whatever they are (all rows unchecked).
+            strays = ~calm & enough
+            calm_unchecked = np.where(enough, sizes - nobs, sizes)
+            unchecked[RuleCode.OUTLIER] += np.where(strays, 0, calm_unchecked)
+            if not strays.any():
+                return []
+            stray = np.flatnonzero(strays)
+            span = _ranges(groups.starts[stray], groups.rows[stray])
+            live = span[alive[span]]
+            if live.size == 0:
+                return []
+            if live.size == alive.shape[0]:
+                live = None
 
         def take(a: np.ndarray) -> np.ndarray:
             return a if live is None else a[live]
 
-        if self.kind is DataKind.TRADES:
-            p = take(cols("price"))
-        elif self.kind is DataKind.QUOTES:
-            p = (take(cols("bid_price")) + take(cols("ask_price"))) / 2
-        else:
-            p = take(cols("close"))
+        p = take(prices)
         scope = self._scope(groups, live)
         m = p.shape[0]
         new_scope = np.empty(m, dtype=bool)
@@ -2109,10 +2518,8 @@ class _Run:
         if stats is not None and stats.height:
             stats = stats.group_by("symbol", "day", maintain_order=True).sum()
             names = [r.value for r in _QUARANTINE_RULES]
-            rejected = stats.select([f"rej_{n}" for n in names]).to_numpy()
-            unchecked = stats.select([f"unc_{n}" for n in names]).to_numpy()
-            any_rejected = rejected.any(axis=1).tolist()
-            any_unchecked = unchecked.any(axis=1).tolist()
+            rejected = _by_row(names, stats.select([f"rej_{n}" for n in names]).to_numpy())
+            unchecked = _by_row(names, stats.select([f"unc_{n}" for n in names]).to_numpy())
             columns = zip(
                 stats["symbol"].to_list(),
                 stats["day"].to_list(),
@@ -2129,14 +2536,16 @@ class _Run:
                         day=day,
                         rows=rows,
                         clean=clean,
-                        rejected=_nonzero(names, rejected[i]) if any_rejected[i] else {},
+                        rejected=rejected[i],
                         missing=missing,
                         missing_session=False,
-                        unchecked=_nonzero(names, unchecked[i]) if any_unchecked[i] else {},
+                        unchecked=unchecked[i],
                     )
                 )
             symbol_days += self._missing_sessions(stats)
-            symbol_days.sort(key=lambda d: (d.symbol, d.day or date.max))
+            keys = [(d.symbol, d.day or date.max) for d in symbol_days]
+            order = sorted(range(len(symbol_days)), key=keys.__getitem__)
+            symbol_days = [symbol_days[i] for i in order]
         interval = (
             str(timedelta(microseconds=self.interval_ns / 1000)) if self.interval_ns else None
         )
@@ -2273,7 +2682,7 @@ class _Run:
             )
             bad = pl.concat([bad, dups], how="diagonal_relaxed")
         quarantine = self._quarantine(bad, cast_columns).sort("input_row")
-        clean = passed.select(polars_schema(DataKind.CORPORATE_ACTIONS).names())
+        clean = passed.select(_schema(DataKind.CORPORATE_ACTIONS).names())
         symbol = pl.col("symbol").cast(pl.String).fill_null(_NULL_SYMBOL)
         rows = pl.concat(
             [
@@ -2297,6 +2706,23 @@ class _Run:
         return clean, quarantine, stats
 
 
+_SLICE_LIMIT = 64
+"""Up to this many rejected rows, clean rows are taken as slices between them (no copy)."""
+
+
+def _without(frame: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
+    """``frame`` without the rows at ``rows`` (ascending positions)."""
+    if rows.size == 0:
+        return frame
+    if rows.size > _SLICE_LIMIT:
+        keep = np.ones(frame.height, dtype=bool)
+        keep[rows] = False
+        return frame.filter(pl.Series(keep))
+    bounds = np.r_[-1, rows, frame.height].tolist()
+    pieces = [frame.slice(a + 1, b - a - 1) for a, b in itertools.pairwise(bounds) if b - a > 1]
+    return pl.concat(pieces) if pieces else frame.clear()
+
+
 def _split(frame: pl.DataFrame, mask: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows where ``mask`` is False or null, rows where it is True)."""
     flag = frame.select(mask.fill_null(False)).to_series()
@@ -2305,8 +2731,17 @@ def _split(frame: pl.DataFrame, mask: pl.Expr) -> tuple[pl.DataFrame, pl.DataFra
     return frame.filter(~flag), frame.filter(flag)
 
 
-def _nonzero(names: list[str], counts: np.ndarray) -> dict[str, int]:
-    return {names[j]: int(counts[j]) for j in np.flatnonzero(counts).tolist()}
+def _by_row(names: list[str], counts: np.ndarray) -> list[dict[str, int]]:
+    """Per row of ``counts`` (rows x names): the non-zero counts by name, in name order.
+
+    Column by column, so the Python work follows the non-zero entries, not the rows.
+    """
+    out: list[dict[str, int]] = [{} for _ in range(counts.shape[0])]
+    for j, name in enumerate(names):
+        rows = np.flatnonzero(counts[:, j])
+        for i, value in zip(rows.tolist(), counts[rows, j].tolist(), strict=True):
+            out[i][name] = value
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -2327,6 +2762,7 @@ class _RowGroup:
     end_row: int
     sym_min: str | None
     ts_min: int | None
+    sym_max: str | None = None
 
 
 def _row_group_stats(paths: Sequence[str]) -> list[_RowGroup]:
@@ -2345,17 +2781,18 @@ def _row_group_stats(paths: Sequence[str]) -> list[_RowGroup]:
             scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}.get(unit or "")
         for r in range(meta.num_row_groups):
             rg = meta.row_group(r)
-            sym_min = ts_min = None
+            sym_min = sym_max = ts_min = None
             if sym_i is not None:
                 st = rg.column(sym_i).statistics
                 if st is not None and st.has_min_max and isinstance(st.min, str):
                     sym_min = st.min
+                    sym_max = st.max if isinstance(st.max, str) else None
             if ts_i is not None and scale is not None:
                 st = rg.column(ts_i).statistics
                 if st is not None and st.has_min_max and isinstance(st.min_raw, int):
                     ts_min = st.min_raw * scale
             offset += rg.num_rows
-            out.append(_RowGroup(offset, sym_min, ts_min))
+            out.append(_RowGroup(offset, sym_min, ts_min, sym_max))
     return out
 
 
@@ -2372,55 +2809,101 @@ class _StatsPlanner:
         self.run = run
         self.read = 0
         self.buffer: pl.DataFrame | None = None
+        self.buffer_first: int | None = None
+        """File position of the first held row while the held rows are one stretch of it."""
 
     def add(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+        first_row: int | None = self.read  # file position of the batch's first row, if known
         self.read += batch.height
         if self.buffer is not None and self.buffer.height:
             batch = pl.concat([self.buffer, batch], how="vertical_relaxed")
+            first_row = self.buffer_first
         self.buffer = None
         remaining = [g for g in self.row_groups if g.end_row > self.read]
         if not remaining:
             return [batch] if batch.height else []
-        release = self._complete(batch, remaining)
+        release = self._complete(batch, remaining, first_row)
         first_held = int(np.argmin(release)) if not release.all() else batch.height
         if not release[first_held:].any():  # released rows are a prefix: slice, don't filter
             ready, held = batch.slice(0, first_held), batch.slice(first_held)
+            self.buffer_first = None if first_row is None else first_row + first_held
         else:
             mask = pl.Series(release)
             ready, held = batch.filter(mask), batch.filter(~mask)
+            self.buffer_first = None
         self.buffer = held if held.height else None
         return [ready] if ready.height else []
+
+    def _before_symbol(self, symbol: pl.Series, next_min: str, first_row: int | None) -> np.ndarray:
+        """Rows whose symbol sorts before ``next_min``.
+
+        When the batch is one stretch of the file, each row group it overlaps decides for all
+        its rows at once if its symbols lie wholly before or from ``next_min``.
+        """
+        n = symbol.len()
+        if first_row is None:
+            return (symbol < next_min).fill_null(False).to_numpy()
+        out = np.zeros(n, dtype=bool)
+        start = 0
+        for group in self.row_groups:
+            lo, hi = max(start, first_row) - first_row, min(group.end_row, self.read) - first_row
+            start = group.end_row
+            if hi <= 0:
+                continue
+            if lo >= n:
+                break
+            if group.sym_max is not None and group.sym_max < next_min:
+                out[lo:hi] = True
+            elif group.sym_min is None or group.sym_max is None or group.sym_min < next_min:
+                piece = symbol.slice(lo, hi - lo)
+                out[lo:hi] = (piece < next_min).fill_null(False).to_numpy()
+        return out
 
     def flush(self) -> list[pl.DataFrame]:
         held, self.buffer = self.buffer, None
         return [held] if held is not None and held.height else []
 
-    def _complete(self, batch: pl.DataFrame, remaining: list[_RowGroup]) -> np.ndarray:
+    def _complete(
+        self, batch: pl.DataFrame, remaining: list[_RowGroup], first_row: int | None
+    ) -> np.ndarray:
+        """Rows whose symbol-day no unread row group can continue.
+
+        Bounds decide first (the batch's time range against the frontier; the symbols of the
+        row groups the batch's rows come from against the next one): row by row comparisons
+        run only where a batch or a row group straddles a frontier.
+        """
         symbol = batch["symbol"].cast(pl.String, strict=False)
         ts = batch["ts"] if batch.schema["ts"] == pl.Datetime("ns", "UTC") else _as_utc(batch["ts"])
-        release = (symbol.is_null() | ts.is_null()).to_numpy().copy()
+        release = np.zeros(batch.height, dtype=bool)
+        if symbol.null_count() or ts.null_count():
+            release |= (symbol.is_null() | ts.is_null()).to_numpy()
         sym_mins = [g.sym_min for g in remaining]
         if None not in sym_mins:
-            release |= (
-                (symbol < min(s for s in sym_mins if s is not None)).fill_null(False).to_numpy()
-            )
+            next_min = min(s for s in sym_mins if s is not None)
+            # Every row read so far lies in a read row group (or the partly read one, which
+            # starts at next_min or later), at or above that group's smallest symbol.
+            read = [g.sym_min for g in self.row_groups if g.end_row <= self.read]
+            if None in read or (read and min(s for s in read if s is not None) < next_min):
+                release |= self._before_symbol(symbol, next_min, first_row)
         ts_mins = [g.ts_min for g in remaining]
-        if None not in ts_mins and not self.run.daily:
+        epoch = ts.dt.epoch("ns")
+        if None not in ts_mins and not self.run.daily and epoch.null_count() < epoch.len():
             frontier = min(t for t in ts_mins if t is not None)
-            epoch = ts.dt.epoch("ns").fill_null(0).to_numpy()
+            # Null stamps count as 0, as they would in a per-row computation.
+            low, high = int(epoch.min()), int(epoch.max())  # type: ignore[arg-type]
+            nulls = epoch.null_count() > 0
+            first, last = (min(low, 0), max(high, 0)) if nulls else (low, high)
             tz = self.run.tz
-            offset = (
-                0
-                if tz is None
-                else _fixed_offset_ns(
-                    tz.key, int(epoch.min()) // DAY_NS, int(epoch.max()) // DAY_NS
-                )
-            )
-            if offset is None:  # widen by more than any zone's offset
-                local_day = (epoch + 14 * 3600 * 10**9) // DAY_NS
-                day_end = (local_day + 1) * DAY_NS + 14 * 3600 * 10**9
-            else:
-                local_day = (epoch + offset) // DAY_NS
-                day_end = (local_day + 1) * DAY_NS - offset
-            release |= day_end <= frontier
+            offset = 0 if tz is None else _fixed_offset_ns(tz.key, first // DAY_NS, last // DAY_NS)
+
+            def day_end(e: Any) -> Any:
+                """End of the local day of ``e`` (monotone in ``e``)."""
+                if offset is None:  # widen by more than any zone's offset
+                    return ((e + 14 * 3600 * 10**9) // DAY_NS + 1) * DAY_NS + 14 * 3600 * 10**9
+                return ((e + offset) // DAY_NS + 1) * DAY_NS - offset
+
+            if day_end(last) <= frontier:
+                release[:] = True
+            elif day_end(first) <= frontier:
+                release |= day_end(epoch.fill_null(0).to_numpy()) <= frontier
         return release

@@ -436,6 +436,22 @@ def test_band_state_carries_across_stream_chunks() -> None:
     assert rules_of(result) == {2: "OUTSIDE_BAND"}
 
 
+def test_a_close_outside_its_own_band_is_not_the_next_base() -> None:
+    # A fat-finger last print on Monday is rejected; Tuesday's band must come from Monday's
+    # last valid price (10.20: band [9.18, 11.22]), not from the bad print (101.00).
+    rows = day_of_trades(FRI, [10.00])
+    rows += day_of_trades(MON, [10.10, 10.20, 101.00])
+    rows += day_of_trades(HALF, [10.25, 10.30, 11.25])
+    result = validate(trades(rows), "trades")
+    assert rules_of(result) == {3: "OUTSIDE_BAND", 6: "OUTSIDE_BAND"}
+    assert result.quarantine["reason"][1] == (
+        "price 11.25 is outside the daily band [9.18, 11.22] around base 10.2 (previous close)"
+    )
+    by_day = [trades(day_of_trades(d, p)) for d, p in ((FRI, [10.0]), (MON, [10.1, 10.2, 101.0]))]
+    by_day.append(trades(day_of_trades(HALF, [10.25, 10.30, 11.25])))
+    assert rules_of(validate_stream(by_day, "trades")) == {3: "OUTSIDE_BAND", 6: "OUTSIDE_BAND"}
+
+
 def test_daily_bars_band_from_the_previous_close() -> None:
     rows = [
         {"ts": ist(FRI, 0, 0), "open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0},
