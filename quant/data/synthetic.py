@@ -124,7 +124,8 @@ class SyntheticMarketConfig:
     """Splits and bonus issues per year across the whole market."""
     dividends_per_year: float = 12.0
     split_min_price: float = 100.0
-    """Only symbols whose initial price is at least this split or issue bonus shares."""
+    """Only symbols whose initial price is at least this split or issue bonus shares (none
+    when no symbol is priced that high, e.g. a one-symbol market priced at ``price_min``)."""
     circuit_breakers: bool = True
 
     def __post_init__(self) -> None:
@@ -634,10 +635,10 @@ class SyntheticMarket:
         """
         cfg, u = self.config, self._universe
         n_t, n = cfg.n_sessions, cfg.n_symbols
+        # No symbol priced for a split: no splits (giving them to cheap stocks instead split a
+        # one-symbol market's 5 TRY stock again and again, down to a zero price).
         splitters = u.level >= cfg.split_min_price
-        if not splitters.any():
-            splitters[:] = True
-        p_split = cfg.splits_per_year / (_DAYS_PER_YEAR * splitters.sum())
+        p_split = cfg.splits_per_year / (_DAYS_PER_YEAR * max(int(splitters.sum()), 1))
         p_div = cfg.dividends_per_year / (_DAYS_PER_YEAR * n)
         plan: dict[tuple[int, int], tuple[CorporateActionKind, float]] = {}
         for i in range(n):

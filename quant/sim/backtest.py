@@ -386,7 +386,7 @@ class FrameBarSource:
         corporate_actions: pl.DataFrame | None = None,
         start: date | None = None,
         end: date | None = None,
-        chunk_sessions: int = 5,
+        chunk_sessions: int | None = None,
         synthetic: bool | None = None,
     ) -> None:
         frame = _with_day(conform(bars, DataKind.BARS))
@@ -399,9 +399,15 @@ class FrameBarSource:
             frame = frame.filter(pl.col("day") < end)
         if frame.height == 0:
             raise ValueError("no bars in the requested range")
-        self.frame = frame.sort("symbol", "ts")
+        # day-major, then symbol and time: a chunk is a contiguous slice (no filter per chunk),
+        # and within a day the rows are in the symbol order ``_sessions`` relies on
+        self.frame = frame.sort("day", "symbol", "ts")
         self.symbols = sorted(self.frame["symbol"].unique().to_list())
         self.synthetic = _is_synthetic(self.symbols) if synthetic is None else synthetic
+        if chunk_sessions is None:  # as LakeBarSource: a year of daily bars, a week of intraday
+            first = self.frame.select("ts", "ts_end").row(0)
+            daily = first[1] - first[0] >= timedelta(hours=12)
+            chunk_sessions = 250 if daily else 5
         self.chunk_sessions = chunk_sessions
         self.actions = (
             corporate_actions
@@ -410,10 +416,13 @@ class FrameBarSource:
         )
 
     def chunks(self) -> Iterator[pl.DataFrame]:
-        days = self.frame["day"].unique(maintain_order=True).to_list()
-        for k in range(0, len(days), self.chunk_sessions):
-            part = days[k : k + self.chunk_sessions]
-            yield self.frame.filter(pl.col("day").is_between(part[0], part[-1]))
+        # rows per day, days in order
+        lengths = self.frame["day"].rle().struct.field("len").to_list()
+        offset = 0
+        for k in range(0, len(lengths), self.chunk_sessions):
+            n = sum(lengths[k : k + self.chunk_sessions])
+            yield self.frame.slice(offset, n)
+            offset += n
 
     def warmup(self) -> pl.DataFrame:
         schema = {"symbol": pl.String, "day": pl.Date, "volume": pl.Int64, "close": pl.Float64}
@@ -438,39 +447,104 @@ def _daily_aggregates(frame: pl.DataFrame) -> pl.DataFrame:
 # ------------------------------------------------------------------------------ session data
 
 
-@dataclass(slots=True)
 class _Session:
-    """One trading day's bars as plain Python lists, in processing order."""
+    """One trading day's bars as plain Python lists, in processing order.
 
-    day: date
-    frame: pl.DataFrame
-    symbol: list[str]
-    ts: list[int]
-    ts_end: list[int]
-    open: list[float]
-    high: list[float]
-    low: list[float]
-    close: list[float]
-    volume: list[int]
-    vwap: list[float]
-    trade_count: list[int]
-    cum_volume: list[int]
-    """The symbol's volume so far in the session, this bar included."""
-    volumes: dict[str, int]
-    closes: dict[str, float]
-    last_bars: pl.DataFrame
-    """The session's last bar of each symbol (for the arrival price of the next orders)."""
-    n: int = 0
-    first_ts: int = 0
-    """Open of the session's first bar and close of its last one (UTC ns)."""
-    last_ts_end: int = 0
-    t0: int = 0
-    t_end: int = 0
-    windows: list[tuple[int, int, SessionPhase]] | None = None
-    """Phase windows ``(start, end, phase)`` in UTC ns; None in bars mode."""
+    The lists are slices of lists made once per chunk (a column to Python objects costs the
+    same for one row as for a thousand plus a fixed fee, which a daily bar pays per session);
+    ``frame`` and ``last_bars`` are cut from the chunk only when read (TCA reads them).
+    """
+
+    __slots__ = (
+        "_agg",
+        "_agg_len",
+        "_agg_offset",
+        "_chunk",
+        "_last_bars",
+        "_offset",
+        "_part",
+        "close",
+        "closes",
+        "cum_volume",
+        "day",
+        "first_ts",
+        "high",
+        "last_ts_end",
+        "low",
+        "n",
+        "open",
+        "symbol",
+        "t0",
+        "t_end",
+        "trade_count",
+        "ts",
+        "ts_end",
+        "volume",
+        "volumes",
+        "vwap",
+        "windows",
+    )
+
+    def __init__(
+        self,
+        day: date,
+        chunk: pl.DataFrame,
+        offset: int,
+        n: int,
+        agg: pl.DataFrame,
+        agg_offset: int,
+        agg_len: int,
+        columns: dict[str, list],
+        volumes: dict[str, int],
+        closes: dict[str, float],
+        first_ts: int,
+        last_ts_end: int,
+    ) -> None:
+        self.day = day
+        self._chunk, self._offset = chunk, offset
+        self._agg, self._agg_offset, self._agg_len = agg, agg_offset, agg_len
+        self._part: pl.DataFrame | None = None
+        self._last_bars: pl.DataFrame | None = None
+        self.symbol: list[str] = columns.get("symbol", [])
+        self.ts: list[int] = columns.get("ts", [])
+        self.ts_end: list[int] = columns.get("ts_end", [])
+        self.open: list[float] = columns.get("open", [])
+        self.high: list[float] = columns.get("high", [])
+        self.low: list[float] = columns.get("low", [])
+        self.close: list[float] = columns.get("close", [])
+        self.volume: list[int] = columns.get("volume", [])
+        self.vwap: list[float] = columns.get("vwap", [])
+        self.trade_count: list[int] = columns.get("trade_count", [])
+        self.cum_volume: list[int] = columns.get("_cumv", [])
+        """The symbol's volume so far in the session, this bar included."""
+        self.volumes = volumes
+        self.closes = closes
+        self.n = n
+        self.first_ts = first_ts
+        """Open of the session's first bar and close of its last one (UTC ns)."""
+        self.last_ts_end = last_ts_end
+        self.t0 = 0
+        self.t_end = 0
+        self.windows: list[tuple[int, int, SessionPhase]] | None = None
+        """Phase windows ``(start, end, phase)`` in UTC ns; None in bars mode."""
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The session's rows of the chunk (processing order)."""
+        if self._part is None:
+            self._part = self._chunk.slice(self._offset, self.n)
+        return self._part
+
+    @property
+    def last_bars(self) -> pl.DataFrame:
+        """The session's last bar of each symbol (for the arrival price of the next orders)."""
+        if self._last_bars is None:
+            self._last_bars = self._agg.slice(self._agg_offset, self._agg_len)
+        return self._last_bars
 
 
 _BAR_COLUMNS = tuple(polars_schema(DataKind.BARS).names())
+_LIST_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trade_count", "_cumv")
 
 
 def _sessions(
@@ -491,45 +565,45 @@ def _sessions(
     last_bars = frame.group_by("day", "symbol", maintain_order=True).agg(
         pl.col("volume").sum().alias("_day_volume"), pl.all().exclude("volume").last()
     )
-    columns = {c: frame[c] for c in ("ts", "ts_end")}
-    ts_all = columns["ts"].dt.epoch("ns")
-    te_all = columns["ts_end"].dt.epoch("ns")
-    bounds = frame["day"].rle().struct.unnest()
-    agg_bounds = last_bars["day"].rle().struct.unnest()["len"].to_list()
+    bounds = frame.group_by("day", maintain_order=True).agg(
+        pl.len().alias("_n"),
+        pl.col("ts").dt.epoch("ns").min().alias("_first"),
+        pl.col("ts_end").dt.epoch("ns").max().alias("_last"),
+    )
+    lengths, days = bounds["_n"].to_list(), bounds["day"].to_list()
+    firsts, lasts = bounds["_first"].to_list(), bounds["_last"].to_list()
+    agg_lengths = last_bars["day"].rle().struct.field("len").to_list()
+    agg_syms_all = [names[x] for x in last_bars["symbol"].to_list()]
+    agg_volume = last_bars["_day_volume"].to_list()
+    agg_close = last_bars["close"].to_list()
+    if as_lists:
+        # one interned str object per symbol: dictionary lookups then hash once
+        lists = {c: frame[c].to_list() for c in _LIST_COLUMNS}
+        lists["symbol"] = [names[x] for x in frame["symbol"].to_list()]
+        lists["ts"] = frame["ts"].dt.epoch("ns").to_list()
+        lists["ts_end"] = frame["ts_end"].dt.epoch("ns").to_list()
     offset = agg_offset = 0
-    for (length, day), agg_len in zip(bounds.iter_rows(), agg_bounds, strict=True):
-        part = frame.slice(offset, length)
-        agg = last_bars.slice(agg_offset, agg_len)
-        agg_syms = [names[x] for x in agg["symbol"].to_list()]
-        ts_part, te_part = ts_all.slice(offset, length), te_all.slice(offset, length)
-
-        def values(name: str, part: pl.DataFrame = part) -> list:
-            return part[name].to_list() if as_lists else []
-
+    for length, day, agg_len, first_ts, last_ts_end in zip(
+        lengths, days, agg_lengths, firsts, lasts, strict=True
+    ):
+        stop, agg_stop = offset + length, agg_offset + agg_len
+        columns = {c: v[offset:stop] for c, v in lists.items()} if as_lists else {}
+        agg_syms = agg_syms_all[agg_offset:agg_stop]
         yield _Session(
-            day=day,
-            frame=part,
-            # one interned str object per symbol: dictionary lookups then hash once
-            symbol=[names[x] for x in part["symbol"].to_list()] if as_lists else [],
-            ts=ts_part.to_list() if as_lists else [],
-            ts_end=te_part.to_list() if as_lists else [],
-            open=values("open"),
-            high=values("high"),
-            low=values("low"),
-            close=values("close"),
-            volume=values("volume"),
-            vwap=values("vwap"),
-            trade_count=values("trade_count"),
-            cum_volume=values("_cumv"),
-            volumes=dict(zip(agg_syms, agg["_day_volume"].to_list(), strict=True)),
-            closes=dict(zip(agg_syms, agg["close"].to_list(), strict=True)),
-            last_bars=agg,
-            n=length,
-            first_ts=int(ts_part.min()),
-            last_ts_end=int(te_part.max()),
+            day,
+            frame,
+            offset,
+            length,
+            last_bars,
+            agg_offset,
+            agg_len,
+            columns,
+            volumes=dict(zip(agg_syms, agg_volume[agg_offset:agg_stop], strict=True)),
+            closes=dict(zip(agg_syms, agg_close[agg_offset:agg_stop], strict=True)),
+            first_ts=first_ts,
+            last_ts_end=last_ts_end,
         )
-        offset += length
-        agg_offset += agg_len
+        offset, agg_offset = stop, agg_stop
 
 
 def _ns(moment: datetime) -> int:
@@ -584,6 +658,49 @@ class DailyStats:
             return None
         mean = sum(rets) / len(rets)
         return math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
+
+
+class SessionVolatility(Mapping[str, float]):
+    """Daily volatility per symbol as of the session's start (``default`` until ``stats`` has
+    an estimate), computed when first read: most sessions nothing reads it (it prices
+    impact on fills and TCA), and an estimate per symbol per session cost more than a daily
+    bar. Empty until the first ``reset``; ``reset`` opens the next session."""
+
+    __slots__ = ("_cache", "_default", "_open", "_stats", "_symbols")
+
+    def __init__(self, stats: DailyStats, symbols: Mapping[str, Any], default: float) -> None:
+        self._stats = stats
+        self._symbols = symbols
+        self._default = default
+        self._cache: dict[str, float] = {}
+        self._open = False
+
+    def reset(self) -> None:
+        """A new session: forget the estimates (the stats have moved on)."""
+        self._cache.clear()
+        self._open = True
+
+    def __getitem__(self, symbol: str) -> float:
+        v = self._cache.get(symbol)
+        if v is None:
+            if not self._open or symbol not in self._symbols:
+                raise KeyError(symbol)
+            estimate = self._stats.volatility(symbol)
+            v = self._cache[symbol] = estimate if estimate is not None else self._default
+        return v
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._symbols if self._open else ())
+
+    def __len__(self) -> int:
+        return len(self._symbols) if self._open else 0
+
+
+_FLUSH_ROWS = 8192
+"""Order and fill rows kept as tuples before they are folded into a frame: a frame per session
+cost more than a daily session, and a thousand tiny frames hold far more memory than rows."""
+_COMPACT_FRAMES = 64
+"""Per-session TCA frames concatenated into one every this many."""
 
 
 # ------------------------------------------------------------------------------ the engine
@@ -688,7 +805,8 @@ class BacktestEngine:
         self.last: dict[str, float] = {}
         self.bands: dict[str, Band] = {}
         self.adv: dict[str, float] = {}
-        self.vol: dict[str, float] = {}
+        self.vol = SessionVolatility(self.stats, self.instruments, config.default_volatility)
+        """Daily volatility per symbol as of the session's start (computed when read)."""
         self.halted: set[str] = set()
         self.market_halted = False
         # account and orders
@@ -731,8 +849,14 @@ class BacktestEngine:
         self._traded_today = 0.0
         self._fills: list[tuple] = []
         self._fill_chunks: list[pl.DataFrame] = []
+        self._order_rows: list[tuple] = []
         self._order_chunks: list[pl.DataFrame] = []
         self._tca_chunks: list[pl.DataFrame] = []
+        self._tca_recent: list[pl.DataFrame] = []
+        self._stats_due: tuple[Mapping[str, int], Mapping[str, float]] | None = None
+        """The last session's volumes and closes, folded into ``stats`` at the next session's
+        start (nothing reads them before), so ``vol`` stays as of the session's start for the
+        TCA at its end."""
         self._prev_last_bars: pl.DataFrame | None = None
         self.bars_processed = 0
         self.error: str | None = None
@@ -890,6 +1014,9 @@ class BacktestEngine:
         # remembering only this session's keeps memory flat over long runs
         self.seen_ids = set(self.books)
 
+        if self._stats_due is not None:
+            self.stats.end_session(*self._stats_due)
+            self._stats_due = None
         self._corporate_actions(day, t0)
         # bands from the previous close (already adjusted for today's actions)
         self.bands.clear()
@@ -902,8 +1029,7 @@ class BacktestEngine:
             a = self.stats.adv(symbol)
             if a is not None:
                 self.adv[symbol] = a
-            v = self.stats.volatility(symbol)
-            self.vol[symbol] = v if v is not None else self.config.default_volatility
+        self.vol.reset()
         # timers: halts and marks of the session
         self._schedule_session_timers(session)
         # orders held since the last session enter the opening auction (or the session start)
@@ -991,7 +1117,7 @@ class BacktestEngine:
         self.days.append(session.day)
         self.traded.append(self._traded_today)
         self.session_open = False
-        self.stats.end_session(session.volumes, session.closes)
+        self._stats_due = (session.volumes, session.closes)
         self._call("on_session_end", None, self.strategy.on_session_end, self.ctx, session.day)
         self._flush_orders()
         self._remember_last_bars(session)
@@ -1512,7 +1638,7 @@ class BacktestEngine:
         if final:
             done = done + sorted(self.books.values(), key=lambda b: b.seq)
         self.finished = []
-        if self._fills:
+        if self._fills and (final or len(self._fills) >= _FLUSH_ROWS):
             self._fill_chunks.append(
                 pl.DataFrame(
                     self._fills,
@@ -1521,11 +1647,27 @@ class BacktestEngine:
                 ).with_columns(pl.col("ts").cast(TS))
             )
             self._fills = []
-        if self._trips.rows:  # an empty frame per session costs more than the session
+        # an empty frame per session costs more than the session
+        if self._trips.rows and (final or len(self._trips.rows) >= _FLUSH_ROWS):
             self._trip_chunks.append(self._trips.drain())
-        if not done:
-            return
-        rows = []
+        if done:
+            self._order_records(done)
+        if self._order_rows and (final or len(self._order_rows) >= _FLUSH_ROWS):
+            schema = {"_seq": pl.Int64, **ORDER_SCHEMA, "ts": pl.Int64}
+            self._order_chunks.append(
+                pl.DataFrame(self._order_rows, schema=schema, orient="row").with_columns(
+                    pl.col("ts").cast(TS)
+                )
+            )
+            self._order_rows = []
+        if self._tca_recent and (final or len(self._tca_recent) >= _COMPACT_FRAMES):
+            self._tca_chunks.append(pl.concat(self._tca_recent))
+            self._tca_recent = []
+
+    def _order_records(self, done: list[_Book]) -> None:
+        """Finished orders as rows (and their TCA): the books, with their report histories,
+        are let go session by session."""
+        rows = self._order_rows
         for b in done:
             st = b.state
             o = st.order
@@ -1549,10 +1691,6 @@ class BacktestEngine:
                     st.reason,
                 )
             )
-        schema = {"_seq": pl.Int64, **ORDER_SCHEMA, "ts": pl.Int64}
-        self._order_chunks.append(
-            pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col("ts").cast(TS))
-        )
         if self.config.tca:
             self._tca(done)
 
@@ -1582,8 +1720,9 @@ class BacktestEngine:
             orders.append(b.state.order)
             reports.extend(r for r in b.state.history if r.status is not OrderStatus.NEW)
         adv = {s: a for s, a in self.adv.items()}
-        vol = {s: v for s, v in self.vol.items()}
-        self._tca_chunks.append(
+        # the orders' symbols are the only ones read (estimated here, when first needed)
+        vol = {s: self.vol[s] for s in symbols if s in self.vol}
+        self._tca_recent.append(
             order_tca(orders, reports, bars=bars, adv=adv, daily_volatility=vol)
         )
 
@@ -1677,7 +1816,8 @@ class BacktestEngine:
                 "initial_capital": float(self.config.initial_cash),
                 "final_equity": final,
                 "total_pnl": final - float(self.config.initial_cash),
-                "fees": float(fills["fees"].sum()) if fills.height else 0.0,
+                # correctly rounded: a float column's sum depends on how it is chunked
+                "fees": math.fsum(fills["fees"].to_list()) if fills.height else 0.0,
                 "orders": float(orders.height),
                 "fills": float(fills.height),
                 "rejects": float(rejected),

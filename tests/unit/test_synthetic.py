@@ -736,3 +736,22 @@ def test_round_to_tick_array_matches_the_scalar_rule(day: date, mode: str) -> No
     assert grid.shape == (2, 2)
     with pytest.raises(ValueError):
         BIST_SHARE_TICKS.round_to_tick_array(np.array([1.0, -1.0]), day)
+
+
+def test_a_one_symbol_market_simulates_a_year_with_positive_prices() -> None:
+    """Regression: a one-symbol market (priced at ``price_min``, below ``split_min_price``)
+    used to get every split of the market and every dividend, and its price reached zero
+    (``PriceBand.closing`` refused "a non-positive price: 0.0")."""
+    config = SyntheticMarketConfig(n_symbols=1, n_sessions=250, seed=7)
+    market = SyntheticMarket(config)
+    daily = market.daily_reference()
+    assert daily.height == 250
+    assert daily["close"].min() > 0 and daily["band_lower"].min() > 0
+    assert all(
+        BIST_SHARE_TICKS.is_on_tick(p, d)
+        for p, d in zip(daily["close"].to_list(), daily["day"].to_list(), strict=True)
+    )
+    actions = market.corporate_actions()
+    # no symbol is priced at split_min_price or more: no splits or bonus issues (as documented)
+    assert set(actions["kind"].to_list()) <= {"dividend"}
+    assert actions.height > 0
