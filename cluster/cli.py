@@ -474,6 +474,272 @@ def demo(
     out.print(f"\n[bold]demo report:[/] {report}")
 
 
+# ------------------------------------------------------------------------------------ sweep
+
+
+def _cluster_errors(func: F) -> F:
+    """Sweep and job failures (``SweepError``, ``JobError``) as one-line errors too."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cluster.jobs import JobError
+        from tune.sweep import SweepError
+
+        try:
+            return func(*args, **kwargs)
+        except (SweepError, JobError, TimeoutError) as exc:
+            raise ValueError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _read_space(path: Path) -> dict[str, Any]:
+    """A search space from a YAML or JSON file: ``{name: [kind, args...]}``."""
+    import yaml
+
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"search space file {path} is not valid YAML or JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"search space file {path} must hold a mapping of parameters")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in content.items()}
+
+
+@app.command("sweep")
+@cli_errors
+@_cluster_errors
+def sweep(
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols (default: all in the lake).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First session (YYYY-MM-DD).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="End day, exclusive (YYYY-MM-DD).")
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Trials to sample.")] = 16,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted sweep (same name).")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Sweep name (default: a hash of its settings).")
+    ] = None,
+    interval: Annotated[str, typer.Option(help="Research bar interval.")] = "15m",
+    cv: Annotated[str, typer.Option(help="walk_forward or cpcv.")] = "walk_forward",
+    splits: Annotated[int, typer.Option(help="Walk-forward test folds, or CPCV groups.")] = 4,
+    costs: Annotated[str, typer.Option(help="bist or none.")] = "bist",
+    concurrency: Annotated[
+        int | None, typer.Option(help="Trials at once (default: every CPU of the cluster).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 0,
+    space: Annotated[
+        Path | None,
+        typer.Option(
+            help="Search space file (YAML or JSON: parameter -> distribution list); default space."
+        ),
+    ] = None,
+    fix: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Fix a trial parameter NAME=VALUE, e.g. --set model=xgb."),
+    ] = None,
+    register: Annotated[
+        bool, typer.Option(help="Retrain the winner and register it as a candidate.")
+    ] = True,
+    storage: Annotated[
+        str | None, typer.Option(help="Where results persist (directory or pyarrow URI).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search trial parameters on Ray Tune (Optuna TPE + ASHA), select by deflated Sharpe.
+
+    Every trial is a walk-forward (or CPCV) evaluation with costed backtests of its
+    out-of-sample folds; results persist under the storage path and --resume finishes an
+    interrupted sweep. The winner is retrained on the whole window and registered.
+    """
+    from pydantic import ValidationError
+
+    from cluster.pipeline import print_sweep, run_sweep, strategy_parameters
+    from cluster.runtime import stop_ray
+    from tune.sweep import SweepConfig
+
+    options: dict[str, Any] = {
+        "symbols": [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None,
+        "start": _parse_day(start, "--from"),
+        "end": _parse_day(end, "--to"),
+        "num_samples": samples,
+        "name": name,
+        "bar_interval": interval,
+        "cv": cv,
+        "n_splits": splits,
+        "costs": costs,
+        "max_concurrent": concurrency,
+        "seed": seed,
+        "base": strategy_parameters(fix),
+        "register_model": register,
+        "storage_path": storage,
+    }
+    if space is not None:
+        options["space"] = _read_space(space)
+    if options["start"] and options["end"] and options["start"] >= options["end"]:
+        raise ValueError(f"empty date range: --from {start} is not before --to {end}")
+    try:
+        config = SweepConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"bad sweep setting {where}: {first['msg']}") from None
+    s = settings()
+    try:
+        outcome = run_sweep(s, config, resume=resume, show_progress=not as_json, console=err)
+    finally:
+        stop_ray()
+    if as_json:
+        _emit_json(outcome.as_dict())
+        return
+    print_sweep(outcome, out)
+
+
+# -------------------------------------------------------------------------------------- job
+
+job_app = typer.Typer(
+    help="Ray jobs on a cluster: submit a command, follow its status and logs, stop it.",
+    no_args_is_help=True,
+)
+app.add_typer(job_app, name="job")
+
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="Ray dashboard URL (default: from ray.address, or 127.0.0.1:8265)."
+    ),
+]
+
+
+def _env_pairs(items: list[str] | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--env takes NAME=VALUE, not {item!r}")
+        env[key.strip()] = value
+    return env
+
+
+def _print_logs(address: str, job_id: str, follow: bool) -> None:
+    from cluster.jobs import follow_logs, job_logs
+
+    if not follow:
+        sys.stdout.write(job_logs(address, job_id))
+        sys.stdout.flush()
+        return
+    for chunk in follow_logs(address, job_id):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+
+@job_app.command(
+    "submit", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+)
+@cli_errors
+@_cluster_errors
+def job_submit(
+    entrypoint: Annotated[
+        list[str], typer.Argument(help="The command to run, after --, e.g. -- smart-trader sweep")
+    ],
+    address: AddressOption = None,
+    working_dir: Annotated[
+        Path | None,
+        typer.Option(help="Upload this directory as the job's working directory (e.g. .)."),
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="Environment variable NAME=VALUE for the job (no secrets)."),
+    ] = None,
+    submission_id: Annotated[str | None, typer.Option("--id", help="Job id to use.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Print the job's output until it ends.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Submit a command as a Ray job; prints its id (with --follow: its output, and exits
+    with status 1 unless it succeeds)."""
+    from cluster.jobs import dashboard_address, submit_job, wait_for_job
+
+    target = dashboard_address(settings(), address)
+    job_id = submit_job(
+        target,
+        entrypoint,
+        working_dir=working_dir,
+        env=_env_pairs(env),
+        submission_id=submission_id,
+    )
+    if not follow:
+        if as_json:
+            _emit_json({"job_id": job_id, "address": target, "status": "PENDING"})
+        else:
+            out.print(f"submitted job {job_id} to {target}")
+            out.print(f"follow it: smart-trader job logs {job_id} --follow --address {target}")
+        return
+    err.print(f"submitted job {job_id} to {target}")
+    _print_logs(target, job_id, follow=True)
+    state = wait_for_job(target, job_id, timeout_s=60)
+    if as_json:
+        _emit_json(state.as_dict())
+    else:
+        err.print(f"job {job_id} {state.status}")
+    if state.status != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@job_app.command("status")
+@cli_errors
+@_cluster_errors
+def job_status(
+    job_id: Annotated[str, typer.Argument(help="Job id (from job submit).")],
+    address: AddressOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
+    from cluster.jobs import dashboard_address, job_state
+
+    state = job_state(dashboard_address(settings(), address), job_id)
+    if as_json:
+        _emit_json(state.as_dict())
+        return
+    message = f": {state.message}" if state.message else ""
+    out.print(f"job {state.job_id} {state.status}{message}", highlight=False)
+
+
+@job_app.command("logs")
+@cli_errors
+@_cluster_errors
+def job_logs_command(
+    job_id: Annotated[str, typer.Argument(help="Job id (from job submit).")],
+    address: AddressOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")
+    ] = False,
+) -> None:
+    """What a job has printed (with --follow: as it prints it, until it ends)."""
+    from cluster.jobs import dashboard_address
+
+    _print_logs(dashboard_address(settings(), address), job_id, follow)
+
+
+@job_app.command("stop")
+@cli_errors
+@_cluster_errors
+def job_stop(
+    job_id: Annotated[str, typer.Argument(help="Job id (from job submit).")],
+    address: AddressOption = None,
+) -> None:
+    """Stop a running job."""
+    from cluster.jobs import dashboard_address, stop_job
+
+    stopped = stop_job(dashboard_address(settings(), address), job_id)
+    out.print(f"job {job_id} " + ("stopping" if stopped else "had already ended"))
+
+
 def run() -> None:
     """Console-script entry point."""
     app()

@@ -34,6 +34,7 @@ from quant.data.validate import ValidationConfig, validate_parquet, validate_str
 
 if TYPE_CHECKING:
     from quant.sim.result import BacktestResult
+    from tune.sweep import SweepConfig, SweepOutcome
 
 
 def _progress(console: Console, enabled: bool = True) -> Progress:
@@ -534,3 +535,92 @@ def run_demo(
     if backtest is not None and backtest.result.error:
         raise ValueError(f"the demo backtest stopped early: {backtest.result.error}")
     return report
+
+
+# ------------------------------------------------------------------------------------ sweep
+
+
+def run_sweep(
+    settings: Settings,
+    config: SweepConfig,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    console: Console,
+) -> SweepOutcome:
+    """A research sweep (``tune.sweep.run_sweep``) with a progress bar over its trials.
+
+    Tune's own console reporter is silenced; the bar advances as trials finish and shows the
+    best complete score so far. Starts the embedded Ray (or joins the configured cluster) and
+    leaves it running: the caller decides when to stop it.
+    """
+    from tune.sweep import SweepProgress
+    from tune.sweep import run_sweep as tune_sweep
+
+    progress = Progress(  # transient: a refused setting leaves no bar above its error
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("sweep trials", total=config.n_trials)
+
+        def on_progress(p: SweepProgress) -> None:
+            best = "" if p.best_score is None else f" (best {p.best_score:.2f})"
+            failed = f" {p.errored} failed" if p.errored else ""
+            progress.update(
+                task,
+                total=p.total,
+                completed=p.finished,
+                description=f"sweep trials{best}{failed}",
+            )
+
+        return tune_sweep(settings, config, resume=resume, progress=on_progress)
+
+
+def print_sweep(outcome: SweepOutcome, console: Console) -> None:
+    """The sweep's trials, its selection (DSR, PBO) and the registered winner."""
+    counts = outcome.counts()
+    console.print(
+        f"sweep [bold]{outcome.name}[/]{' (resumed)' if outcome.resumed else ''} ran "
+        f"{len(outcome.trials)} trials ({counts['complete']} complete, {counts['pruned']} "
+        f"pruned by ASHA, {counts['errored']} failed) in {outcome.seconds:.1f} s, "
+        f"{outcome.max_concurrent} at a time"
+    )
+    table = Table(title="trials (best first)")
+    for column in ("trial", "status", "score", "sharpe", "return", "trades", "folds", "failures"):
+        table.add_column(column, justify="left" if column in ("trial", "status") else "right")
+    for row in outcome.table.iter_rows(named=True):
+        table.add_row(
+            row["tune_trial_id"],
+            row["status"],
+            _figure(row["score"], "num"),
+            _figure(row["sharpe"], "num"),
+            _figure(row["total_return"], "pct"),
+            _figure(row["trades"], "int"),
+            f"{row['folds_done']}/{row['n_folds']}",
+            str(row["failures"]),
+        )
+    console.print(table)
+    selection = outcome.selection
+    dsr, pbo = selection.deflated_sharpe, selection.pbo
+    console.print(
+        f"selection over {selection.n_trials} trials: winner {outcome.winner.tune_trial_id} "
+        f"(annualised Sharpe after costs {_figure(selection.best.sharpe_annual, 'num')}), "
+        f"deflated Sharpe {_figure(dsr, 'num')}, PBO "
+        f"{_figure(pbo, 'num') if pbo is not None else 'n/a (' + str(selection.pbo_note) + ')'}"
+    )
+    for error in outcome.errors:
+        console.print(f"[red]failed[/] {error}", highlight=False)
+    if outcome.registered is not None:
+        console.print(
+            f"registered [bold]{outcome.registered.name} v{outcome.registered.version}[/] as "
+            f"candidate in {outcome.registry_path}"
+        )
+    console.print(f"results: {outcome.path}")
+    console.print(outcome.result_line(), highlight=False)
