@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint format proto bench clean-var
 
-$(STAMP): pyproject.toml
+# Reinstall when the dependencies change or a top-level package appears (the editable install
+# only maps the packages that existed when it ran).
+$(STAMP): pyproject.toml $(wildcard */__init__.py)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: a looser requirement would pull several GB of CUDA packages.
