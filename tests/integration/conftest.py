@@ -8,6 +8,7 @@ next test that takes ``ray_session`` starts it again. Only one Ray runs at a tim
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -114,3 +115,68 @@ def kill_processes_under(path: Path) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenBao:
+    """A running OpenBao dev server: ``address`` (http://127.0.0.1:port) and root ``token``."""
+
+    address: str
+    token: str
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """An OpenBao dev server on a free loopback port (in-memory, KV v2 at ``secret/``), stopped
+    at the end of the session. Its HOME is a temp dir so it leaves no ``~/.vault-token``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import hvac
+
+    bao = shutil.which("bao") or str(Path(sys.executable).parent / "bao")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tmp_path_factory.mktemp("bao-home")
+    log = (home / "bao.log").open("w")
+    proc = subprocess.Popen(
+        [bao, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(home), "VAULT_ADDR": "", "BAO_ADDR": ""},
+        preexec_fn=_die_with_parent,
+    )
+    address = f"http://127.0.0.1:{port}"
+    try:
+        client = hvac.Client(url=address, token="root", timeout=2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.sys.is_initialized() and not client.sys.is_sealed():
+                    break
+            except Exception:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"OpenBao did not start: {(home / 'bao.log').read_text()}")
+            time.sleep(0.1)
+        yield OpenBao(address, "root")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when the test process dies, even by a crash that skips
+    teardown (a native library aborting, say)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
