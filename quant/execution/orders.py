@@ -217,7 +217,9 @@ class OrderState:
         if report.last_qty < 0:
             raise IllegalTransition(f"negative fill quantity {report.last_qty}")
         filled = self.filled_qty + report.last_qty
-        if filled > self.order.quantity:
+        # Only fills can overfill: an order refused for a zero or negative quantity must still
+        # reach REJECTED, so a report without a fill is not held to the order's quantity.
+        if report.last_qty and filled > self.order.quantity:
             raise IllegalTransition(f"order {oid}: fills of {filled} exceed {self.order.quantity}")
         if report.status is OrderStatus.FILLED and filled != self.order.quantity:
             raise IllegalTransition(f"order {oid}: FILLED with {filled} of {self.order.quantity}")

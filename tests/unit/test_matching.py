@@ -329,6 +329,16 @@ def test_quantity_must_be_whole_lots() -> None:
     assert engine.submit(Order("b", "LOT", B, 200, LIMIT, 50.0))[0].status is OrderStatus.ACCEPTED
 
 
+def test_zero_and_negative_quantities_are_rejected_not_raised() -> None:
+    clock = SimulatedClock(at(11, 0))
+    engine = MatchingEngine([Instrument("QTY")], clock=clock)
+    engine.start_session(DAY, {"QTY": 50.0})
+    for i, qty in enumerate((0, -5)):
+        r = only_reject(engine.submit(Order(f"q{i}", "QTY", B, qty, LIMIT, 50.0)))
+        assert r.reject_code is RejectCode.INVALID_ORDER and r.status is OrderStatus.REJECTED
+        assert engine.status(f"q{i}").status is OrderStatus.REJECTED
+
+
 def test_session_rejects() -> None:
     ex = Exchange(refs={"AAA": 10.00})
     ex.to(9, 30)  # before the opening auction
