@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,8 @@ from quant.data.synthetic import SyntheticMarket, SyntheticMarketConfig
 from quant.data.validate import ValidationConfig, validate_parquet, validate_stream
 
 if TYPE_CHECKING:
+    from quant.models.explain import Explanation
+    from quant.models.registry import ModelVersion
     from quant.sim.result import BacktestResult
     from tune.sweep import SweepConfig, SweepOutcome
 
@@ -470,73 +473,6 @@ def run_backtest(
     return BacktestOutcome(result, directory, tearsheet, seconds)
 
 
-DEMO_STRATEGY = "momentum"
-DEMO_PARAMETERS: dict[str, Any] = {"lookback": 20, "holding": 5, "top_k": 5, "rebalance": 1}
-"""The demo backtests cross-sectional momentum: a daily rebalance of the five best symbols of
-the last 20 sessions, each cohort held five sessions, with BIST costs."""
-
-
-def run_demo(
-    settings: Settings,
-    *,
-    symbols: int | None = None,
-    sessions: int | None = None,
-    tick_sessions: int | None = None,
-    seed: int | None = None,
-    console: Console,
-) -> Path:
-    """The main job at this stage: synthetic market -> validation -> lake -> quality report ->
-    cost-aware backtest of a reference strategy -> tearsheet."""
-    console.rule("[bold]BIST Smart Trader demo[/] (synthetic data)")
-    console.print("step 1/3: generate the synthetic BIST market and validate it into the lake")
-    result = generate_market(
-        settings,
-        symbols=symbols,
-        sessions=sessions,
-        tick_sessions=tick_sessions,
-        seed=seed,
-        console=console,
-    )
-    result.print(console, settings.data.quality_threshold)
-    quality_passed = result.passed(settings.data.quality_threshold)
-    backtest: BacktestOutcome | None = None
-    if quality_passed:
-        days = result.ingest.bar_sessions
-        console.print(
-            f"step 2/3: backtest {DEMO_STRATEGY} on the synthetic market with BIST costs "
-            f"({days[0]} to {days[-1]})"
-        )
-        backtest = run_backtest(
-            settings,
-            strategy=DEMO_STRATEGY,
-            symbols=result.symbols,
-            start=days[0],
-            end=days[-1] + timedelta(days=1),
-            costs="bist",
-            params=DEMO_PARAMETERS,
-            console=console,
-        )
-        backtest.print(console)
-    console.print("step 3/3: write the demo report")
-    report = Path(settings.reports_path) / "demo" / "summary.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    summary = result.as_dict() | {
-        "quality_threshold": settings.data.quality_threshold,
-        "quality_passed": quality_passed,
-        "backtest": backtest.as_dict() if backtest is not None else None,
-    }
-    tmp = report.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    tmp.replace(report)
-    if not quality_passed:
-        raise ValueError(
-            f"synthetic data scored under {settings.data.quality_threshold}: see {report}"
-        )
-    if backtest is not None and backtest.result.error:
-        raise ValueError(f"the demo backtest stopped early: {backtest.result.error}")
-    return report
-
-
 # ------------------------------------------------------------------------------------ sweep
 
 
@@ -586,10 +522,18 @@ def run_sweep(
 def print_sweep(outcome: SweepOutcome, console: Console) -> None:
     """The sweep's trials, its selection (DSR, PBO) and the registered winner."""
     counts = outcome.counts()
+    asha, budget = outcome.config.asha, outcome.config.time_budget_s is not None
+    stopped = (
+        "stopped early (ASHA or the time budget)"
+        if asha and budget
+        else "pruned by ASHA"
+        if asha
+        else "stopped by the time budget"
+    )
     console.print(
         f"sweep [bold]{outcome.name}[/]{' (resumed)' if outcome.resumed else ''} ran "
         f"{len(outcome.trials)} trials ({counts['complete']} complete, {counts['pruned']} "
-        f"pruned by ASHA, {counts['errored']} failed) in {outcome.seconds:.1f} s, "
+        f"{stopped}, {counts['errored']} failed) in {outcome.seconds:.1f} s, "
         f"{outcome.max_concurrent} at a time"
     )
     table = Table(title="trials (best first)")
@@ -624,3 +568,468 @@ def print_sweep(outcome: SweepOutcome, console: Console) -> None:
         )
     console.print(f"results: {outcome.path}")
     console.print(outcome.result_line(), highlight=False)
+
+
+# ------------------------------------------------------------------------------------- demo
+
+DEMO_STRATEGY = "momentum"
+DEMO_PARAMETERS: dict[str, Any] = {"lookback": 20, "holding": 5, "top_k": 5, "rebalance": 1}
+"""The demo backtests cross-sectional momentum: a daily rebalance of the five best symbols of
+the last 20 sessions, each cohort held five sessions, with BIST costs."""
+
+DEMO_SHAP_ROWS = 2000
+"""Samples the demo's SHAP summary explains (a seeded draw from the model's training samples):
+enough for a stable mean |SHAP| and a readable beeswarm, under a second of TreeSHAP."""
+
+DSR_SIGNIFICANT = 0.95
+"""A deflated Sharpe ratio at or above this is significant at 5% after the search."""
+
+
+@dataclass
+class ResearchOutcome:
+    """The demo's research step: the sweep, the promoted model, its SHAP summary, the report
+    sections built from them."""
+
+    sweep: SweepOutcome
+    production: ModelVersion | None
+    explanation: Explanation | None
+    shap_rows: int
+    searched: list[str]
+    sections: list[tuple[str, str]]
+    seconds: float
+
+    @property
+    def significant(self) -> bool:
+        dsr = self.sweep.selection.deflated_sharpe
+        return dsr is not None and dsr >= DSR_SIGNIFICANT
+
+    def verdict(self) -> str:
+        """One plain sentence on what the selection is worth."""
+        selection = self.sweep.selection
+        dsr = _figure(selection.deflated_sharpe, "num")
+        if self.significant:
+            return (
+                f"deflated Sharpe {dsr} >= {DSR_SIGNIFICANT}: the selected trial's out-of-sample "
+                f"Sharpe ratio after costs survives the search over {selection.n_trials} trials"
+            )
+        return (
+            f"deflated Sharpe {dsr} < {DSR_SIGNIFICANT}: after deflating for the "
+            f"{selection.n_trials} trials tried, the selected trial's out-of-sample Sharpe ratio "
+            "is not significant: on a real market it would not be promoted (the demo promotes it "
+            "so that the later steps have a production model to run)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.sweep.as_dict()
+        out["searched"] = self.searched
+        out["significant"] = self.significant
+        out["verdict"] = self.verdict()
+        out["production"] = (
+            None
+            if self.production is None
+            else {
+                "name": self.production.name,
+                "version": self.production.version,
+                "stage": self.production.stage,
+                "registry": self.sweep.registry_path,
+            }
+        )
+        if self.explanation is not None:
+            imp = self.explanation.global_importance()
+            out["shap"] = {
+                "method": self.explanation.method,
+                "output": self.explanation.output,
+                "rows": self.shap_rows,
+                "mean_abs_shap": dict(
+                    zip(imp["feature"].to_list(), imp["mean_abs_shap"].to_list(), strict=True)
+                ),
+            }
+        out["report_sections"] = [title for title, _ in self.sections]
+        out["step_seconds"] = round(self.seconds, 2)
+        return out
+
+
+def demo_sweep_config(settings: Settings, market: GenerateResult, name: str) -> SweepConfig:
+    """The demo's sweep: the default search space (tree count capped), walk-forward folds."""
+    from quant.research.params import DEFAULT_SEARCH_SPACE
+    from tune.sweep import SweepConfig
+
+    r = settings.demo.research
+    days = market.ingest.bar_sessions
+    space = dict(DEFAULT_SEARCH_SPACE)
+    low = min(50, r.max_estimators)
+    space["n_estimators"] = ("int", low, max(low, r.max_estimators), 50)
+    return SweepConfig(
+        symbols=market.symbols,
+        start=days[0],
+        end=days[-1] + timedelta(days=1),
+        bar_interval=r.bar_interval,
+        space=space,
+        num_samples=r.trials,
+        cv="walk_forward",
+        n_splits=r.n_splits,
+        pct_embargo=r.pct_embargo,
+        costs="bist",
+        asha=r.asha,
+        seed=r.seed,
+        time_budget_s=r.time_budget_s,
+        name=name,
+        model_name=r.model_name,
+    )
+
+
+def _demo_sweep_name(settings: Settings) -> str:
+    """``demo-<stamp>``: every demo run is its own sweep (a rerun never collides)."""
+    stamp = datetime.fromtimestamp(time.time()).strftime("%Y%m%d-%H%M%S")
+    storage = settings.storage_path or ""
+    name, k = f"demo-{stamp}", 1
+    while "://" not in storage and (Path(storage) / name).exists():
+        k += 1
+        name = f"demo-{stamp}-{k}"
+    return name
+
+
+def explain_winner(sweep: SweepOutcome, rows: int = DEMO_SHAP_ROWS) -> tuple[Explanation, int]:
+    """SHAP values of the registered model on a seeded draw of its training samples."""
+    import numpy as np
+
+    from quant.models.explain import explain
+
+    if sweep.final_model is None or sweep.dataset is None:
+        raise ValueError("the sweep registered no model to explain")
+    params = sweep.winner_params
+    samples = sweep.dataset.samples(params)
+    n = len(samples)
+    rng = np.random.default_rng(params.seed)
+    take = np.sort(rng.choice(n, size=min(rows, n), replace=False))
+    X = samples.X[take]
+    background = X.head(100)
+    return explain(sweep.final_model, X, background=background), int(take.size)
+
+
+def promote_to_production(sweep: SweepOutcome, reason: str) -> ModelVersion:
+    """The registered candidate through staging to production (what the replay loads)."""
+    from datetime import UTC
+
+    from quant.models.registry import ModelRegistry
+
+    if sweep.registered is None or sweep.registry_path is None:
+        raise ValueError("the sweep registered no model to promote")
+    registry = ModelRegistry(sweep.registry_path)
+    name, version = sweep.registered.name, sweep.registered.version
+    registry.promote(name, version, "staging", at=datetime.now(UTC), reason=reason)
+    return registry.promote(name, version, "production", at=datetime.now(UTC), reason=reason)
+
+
+def run_research_demo(
+    settings: Settings, market: GenerateResult, *, show_progress: bool = True, console: Console
+) -> ResearchOutcome:
+    """The research step: a small walk-forward sweep on Ray Tune + Optuna, the winner chosen
+    by deflated Sharpe (PBO reported), retrained, registered, promoted and explained.
+
+    Leaves Ray running (``run_demo`` stops it at the end, after any later step that uses it).
+    """
+    from quant.report.research import SECTION_OOS, SECTION_SHAP, SECTION_TRIALS, research_sections
+
+    r = settings.demo.research
+    began = time.perf_counter()
+    config = demo_sweep_config(settings, market, _demo_sweep_name(settings))
+    console.print(
+        f"walk-forward sweep [bold]{config.name}[/]: {config.num_samples} trials (Optuna TPE, "
+        f"seed {config.seed}) over {', '.join(config.space)}; {config.n_splits} purged "
+        f"walk-forward folds (embargo {config.pct_embargo:.0%}), {config.bar_interval} research "
+        f"bars, out-of-sample backtests on 1-minute bars with BIST costs"
+        + (f"; time budget {config.time_budget_s:.0f} s" if config.time_budget_s else ""),
+        highlight=False,
+    )
+    sweep = run_sweep(settings, config, show_progress=show_progress, console=console)
+    print_sweep(sweep, console)
+
+    production = None
+    if r.promote and sweep.registered is not None:
+        production = promote_to_production(
+            sweep, "demo: the selected model, promoted for the replay on the synthetic market"
+        )
+        console.print(
+            f"promoted [bold]{production.name} v{production.version}[/] to production "
+            f"(registry {sweep.registry_path})"
+        )
+
+    explanation, shap_rows = None, 0
+    if sweep.final_model is not None:
+        with _progress(console, show_progress) as progress:
+            task = progress.add_task("SHAP summary", total=1)
+            explanation, shap_rows = explain_winner(sweep)
+            progress.advance(task)
+        top = explanation.global_importance().head(5)
+        console.print(
+            "SHAP (mean |SHAP|, top 5): "
+            + ", ".join(
+                f"{f} {v:.3f}"
+                for f, v in zip(
+                    top["feature"].to_list(), top["mean_abs_shap"].to_list(), strict=True
+                )
+            ),
+            highlight=False,
+        )
+
+    selection = sweep.selection
+    model_text = (
+        f"Registered as {sweep.registered.name} v{sweep.registered.version}"
+        + (" and promoted to production" if production is not None else " (candidate)")
+        + f" in {sweep.registry_path}."
+        if sweep.registered is not None
+        else "Not registered."
+    )
+    counts = sweep.counts()
+    notes = {
+        SECTION_OOS: (
+            f"Synthetic market. Selected Tune trial {sweep.winner.tune_trial_id} (parameter set "
+            f"{selection.best.trial_id}) among {counts['complete']} complete trials "
+            f"({selection.n_trials} tried). {model_text} Verdict: {_verdict_text(selection)}."
+        ),
+        SECTION_TRIALS: (
+            f"Sweep {sweep.name}: {counts['complete']} complete, {counts['pruned']} stopped "
+            f"early, {counts['errored']} failed, in {sweep.seconds:.0f} s with "
+            f"{sweep.max_concurrent} trials at a time. Results: {sweep.path}."
+        ),
+        SECTION_SHAP: (
+            f"The registered model (retrained on the whole window), explained on {shap_rows:,} "
+            "of its training samples."
+        ),
+    }
+    sections = research_sections(
+        selection,
+        sweep.table,
+        [t.result for t in sweep.trials if t.result is not None],
+        explanation,
+        searched=list(config.space),
+        notes=notes,
+    )
+    outcome = ResearchOutcome(
+        sweep=sweep,
+        production=production,
+        explanation=explanation,
+        shap_rows=shap_rows,
+        searched=list(config.space),
+        sections=sections,
+        seconds=time.perf_counter() - began,
+    )
+    colour = "green" if outcome.significant else "yellow"
+    pbo = selection.pbo
+    console.print(
+        f"[bold]selected[/] trial {sweep.winner.tune_trial_id} "
+        f"({_params_line(selection.best.params.model_dump(mode='json'), config.space)}): "
+        f"out-of-sample Sharpe after costs {_figure(selection.best.sharpe_annual, 'num')} "
+        f"(annualised), [bold]deflated Sharpe {_figure(selection.deflated_sharpe, 'num')}[/], "
+        f"[bold]PBO {_figure(pbo, 'num') if pbo is not None else 'n/a'}[/]"
+        + ("" if pbo is not None else f" ({selection.pbo_note})"),
+        highlight=False,
+    )
+    console.print(f"[{colour}]{outcome.verdict()}[/]", highlight=False)
+    return outcome
+
+
+def _verdict_text(selection: Any) -> str:
+    dsr = selection.deflated_sharpe
+    if dsr is not None and dsr >= DSR_SIGNIFICANT:
+        return f"deflated Sharpe {dsr:.3f}, significant after the search"
+    shown = "n/a" if dsr is None else f"{dsr:.3f}"
+    return f"deflated Sharpe {shown}, not significant after the search"
+
+
+def _params_line(params: dict[str, Any], names: Any) -> str:
+    def shown(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        if isinstance(value, list | tuple):
+            return "/".join(shown(v) for v in value)
+        return str(value)
+
+    return ", ".join(f"{name}={shown(params.get(name))}" for name in names)
+
+
+@dataclass
+class DemoRun:
+    """What the demo's steps produced so far; each step reads and adds to it."""
+
+    settings: Settings
+    console: Console
+    symbols: int | None = None
+    sessions: int | None = None
+    tick_sessions: int | None = None
+    seed: int | None = None
+    market: GenerateResult | None = None
+    quality_passed: bool = False
+    research: ResearchOutcome | None = None
+    backtest: BacktestOutcome | None = None
+    report_html: Path | None = None
+    halted: str | None = None
+    """Why the remaining steps do not run (they are listed as skipped)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further steps' results for ``summary.json`` (JSON-ready), by step key."""
+    started: float = field(default_factory=time.perf_counter)
+
+    def summary(self) -> dict[str, Any]:
+        market = self.market.as_dict() if self.market is not None else {}
+        return (
+            market
+            | {
+                "quality_threshold": self.settings.data.quality_threshold,
+                "quality_passed": self.quality_passed,
+                "research": self.research.as_dict() if self.research is not None else None,
+                "backtest": self.backtest.as_dict() if self.backtest is not None else None,
+                "report_html": str(self.report_html) if self.report_html else None,
+                "halted": self.halted,
+                "demo_seconds": round(time.perf_counter() - self.started, 1),
+            }
+            | self.extra
+        )
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of the demo: a title for the console and a function of the run.
+
+    ``always`` steps (the report) run even after an earlier step halted the demo.
+    """
+
+    key: str
+    title: str
+    run: Callable[[DemoRun], None]
+    always: bool = False
+
+
+def _step_market(run: DemoRun) -> None:
+    result = generate_market(
+        run.settings,
+        symbols=run.symbols,
+        sessions=run.sessions,
+        tick_sessions=run.tick_sessions,
+        seed=run.seed,
+        console=run.console,
+    )
+    result.print(run.console, run.settings.data.quality_threshold)
+    run.market = result
+    run.quality_passed = result.passed(run.settings.data.quality_threshold)
+    if not run.quality_passed:
+        run.halted = f"synthetic data scored under {run.settings.data.quality_threshold}"
+
+
+def _step_research(run: DemoRun) -> None:
+    assert run.market is not None
+    run.research = run_research_demo(run.settings, run.market, console=run.console)
+
+
+def _step_backtest(run: DemoRun) -> None:
+    assert run.market is not None
+    days = run.market.ingest.bar_sessions
+    run.console.print(
+        f"{DEMO_STRATEGY} on the synthetic market with BIST costs ({days[0]} to {days[-1]})"
+    )
+    run.backtest = run_backtest(
+        run.settings,
+        strategy=DEMO_STRATEGY,
+        symbols=run.market.symbols,
+        start=days[0],
+        end=days[-1] + timedelta(days=1),
+        costs="bist",
+        params=DEMO_PARAMETERS,
+        console=run.console,
+    )
+    run.backtest.print(run.console)
+    if run.backtest.result.error:
+        run.halted = f"the demo backtest stopped early: {run.backtest.result.error}"
+
+
+def _step_report(run: DemoRun) -> None:
+    directory = Path(run.settings.reports_path) / "demo"
+    directory.mkdir(parents=True, exist_ok=True)
+    if run.backtest is not None:
+        from quant.report import write_tearsheet
+
+        sections = run.research.sections if run.research is not None else []
+        run.report_html = write_tearsheet(
+            run.backtest.result,
+            directory / "report.html",
+            title=f"BIST Smart Trader demo: {DEMO_STRATEGY} backtest and research",
+            extra_sections=sections,
+        )
+        run.console.print(f"demo report (backtest, out-of-sample results, SHAP): {run.report_html}")
+    summary = directory / "summary.json"
+    tmp = summary.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(run.summary(), indent=2, default=str))
+    tmp.replace(summary)
+    run.extra["summary_path"] = str(summary)
+
+
+def demo_steps(settings: Settings) -> list[DemoStep]:
+    """The demo's steps in order; a later stage adds its step here (before the report)."""
+    steps = [
+        DemoStep(
+            "market",
+            "generate the synthetic BIST market and validate it into the lake",
+            _step_market,
+        ),
+    ]
+    if settings.demo.research.enabled:
+        steps.append(
+            DemoStep(
+                "research",
+                "research: walk-forward sweep on Ray Tune + Optuna, selection by deflated "
+                "Sharpe, registration",
+                _step_research,
+            )
+        )
+    steps += [
+        DemoStep("backtest", "backtest the reference strategy", _step_backtest),
+        DemoStep("report", "write the demo report", _step_report, always=True),
+    ]
+    return steps
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    symbols: int | None = None,
+    sessions: int | None = None,
+    tick_sessions: int | None = None,
+    seed: int | None = None,
+    console: Console,
+    steps: list[DemoStep] | None = None,
+) -> Path:
+    """The main job at this stage: synthetic market -> validation -> lake -> quality report ->
+    research sweep (walk-forward, Ray Tune + Optuna) -> selection by deflated Sharpe with PBO ->
+    retrained winner registered and promoted -> SHAP -> cost-aware backtest of a reference
+    strategy -> the report (tearsheet with the research sections) and ``summary.json``.
+
+    Returns the path of ``summary.json``. Raises ``ValueError`` (after the summary is written)
+    when a step halted the demo. Stops the embedded Ray a step started.
+    """
+    run = DemoRun(settings, console, symbols, sessions, tick_sessions, seed)
+    steps = steps if steps is not None else demo_steps(settings)
+    console.rule("[bold]BIST Smart Trader demo[/] (synthetic data)")
+    try:
+        for k, step in enumerate(steps, start=1):
+            if run.halted is not None and not step.always:
+                console.print(f"step {k}/{len(steps)}: {step.title}: skipped ({run.halted})")
+                continue
+            console.print(f"[bold]step {k}/{len(steps)}:[/] {step.title}")
+            step.run(run)
+    finally:
+        _stop_ray_if_started()
+    console.print(f"demo finished in {time.perf_counter() - run.started:.0f} s")
+    if run.halted is not None:
+        raise ValueError(f"{run.halted}: see {run.extra.get('summary_path')}")
+    return Path(run.extra["summary_path"])
+
+
+def _stop_ray_if_started() -> None:
+    """Stop Ray if a step started it in this process (importing Ray just to check costs a
+    second, so an untouched Ray module means there is nothing to stop)."""
+    import sys
+
+    if "ray" in sys.modules:
+        from cluster.runtime import stop_ray
+
+        stop_ray()

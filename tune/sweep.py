@@ -53,6 +53,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from cluster.config import Settings
 from quant.data.lake import Lake
+from quant.models.base import Model
 from quant.models.registry import ModelRegistry, ModelVersion, git_commit
 from quant.research.dataset import DataWindowError, ResearchDataset
 from quant.research.evaluate import MIN_TEST_SESSIONS, CvKind, TrialResult
@@ -118,6 +119,11 @@ class SweepConfig(BaseModel):
     reduction_factor: float = Field(default=3.0, gt=1)
     max_failures: int = Field(default=2, ge=0)
     """Retries of a trial whose worker or node died (or that raised), from its checkpoint."""
+    time_budget_s: float | None = Field(default=None, gt=0)
+    """Wall-clock bound on the trials (Tune's ``time_budget_s``): when it runs out, the trials
+    in flight are stopped (keeping the folds they checkpointed) and no more start; they count
+    as stopped early (``pruned``) and selection uses the trials that completed every fold.
+    None: no bound. Not part of the name (it does not change what a trial computes)."""
     register_model: bool = True
     model_name: str = "research"
     registry_path: str | None = None
@@ -352,6 +358,10 @@ class SweepOutcome:
     seconds: float
     max_concurrent: int
     errors: list[str] = field(default_factory=list)
+    final_model: Model | None = field(default=None, repr=False)
+    """The winner retrained on the full window (what was registered), when registered."""
+    dataset: ResearchDataset | None = field(default=None, repr=False)
+    """The sweep's data set on the driver (for explanations and reports; not serialised)."""
 
     @property
     def winner(self) -> TrialRecord:
@@ -663,6 +673,7 @@ def run_sweep(
 
     registered = None
     registry_root = None
+    model = None
     if config.register_model:
         registry_root = config.registry_path or str((settings.home / "registry").resolve())
         model = train_final(selection.best.params, dataset)
@@ -705,6 +716,8 @@ def run_sweep(
         seconds=time.perf_counter() - began,
         max_concurrent=max_concurrent,
         errors=errors,
+        final_model=model,
+        dataset=dataset,
     )
 
 
@@ -748,6 +761,7 @@ def _new_tuner(
             scheduler=scheduler,
             num_samples=num_samples,
             max_concurrent_trials=max_concurrent,
+            time_budget_s=config.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=_trial_dirname,
         ),

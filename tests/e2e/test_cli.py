@@ -216,12 +216,3 @@ def test_bad_config_is_one_line(workdir: Path, tmp_path: Path) -> None:
     bad.write_text("data:\n  quality_threshold: 250\n")
     one_line_error(run(workdir, "--config", str(bad), "data", "ls"), "quality_threshold")
     one_line_error(run(workdir, "--config", str(tmp_path / "none.yaml"), "data", "ls"), "not found")
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    result = run(tmp_path, "demo", "--symbols", "4", "--sessions", "8", "--tick-sessions", "2")
-    assert result.returncode == 0, result.stderr
-    assert "SYNTHETIC" in result.stdout and "demo report:" in result.stdout
-    summary = json.loads((tmp_path / "var/reports/demo/summary.json").read_text())
-    assert summary["quality_passed"] is True and summary["synthetic"] is True
