@@ -740,6 +740,254 @@ def job_stop(
     out.print(f"job {job_id} " + ("stopping" if stopped else "had already ended"))
 
 
+# ------------------------------------------------------------------------------ paper trading
+
+paper_app = typer.Typer(
+    help="Paper trading on Ray actors: replay a recorded day through feed, stream, risk, "
+    "router and the paper exchange.",
+    no_args_is_help=True,
+)
+app.add_typer(paper_app, name="paper")
+
+PipelineOption = Annotated[
+    str | None, typer.Option("--pipeline", help="Pipeline name (default: paper.pipeline).")
+]
+
+_EMBEDDED = (
+    "no Ray address is configured: the embedded Ray lives only inside `smart-trader paper "
+    "start` (which then runs in the foreground). To run the pipeline detached and reach it "
+    "from other commands, start a cluster (`ray start --head --node-ip-address=127.0.0.1`) "
+    "and set ray.address (e.g. SMART_TRADER_RAY__ADDRESS=auto)"
+)
+
+
+def _pipeline_errors(func: F) -> F:
+    """A missing pipeline or an unreachable Ray as one-line errors."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (LookupError, TimeoutError, ConnectionError) as exc:
+            raise ValueError(str(exc).strip("'\"")) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _connect(need_address: bool = True) -> Settings:
+    from cluster.runtime import start_ray
+
+    s = settings()
+    if need_address and s.ray.address is None:
+        raise ValueError(_EMBEDDED)
+    start_ray(s)
+    return s
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    actors = st["actors"]
+    table = Table("actor", "alive", "state", title=f"pipeline {st['pipeline']}")
+    for role in sorted(actors):
+        a = actors[role]
+        state = (
+            a.get("state") or a.get("trading_state") or ("finished" if a.get("finished") else "")
+        )
+        table.add_row(role, "yes" if a.get("alive") else "NO", str(state or a.get("error", "")))
+    out.print(table)
+    stream = actors.get("stream", {})
+    ticks = stream.get("ticks", {})
+    out.print(
+        f"trading state {st.get('trading_state')}, kill switch "
+        f"{'ENGAGED' if st.get('kill_switch') else 'off'}; feed {st.get('feed_state')}; "
+        f"ticks {ticks.get('received', 0):,} received, {ticks.get('quarantined', 0):,} "
+        f"quarantined, {ticks.get('late', 0):,} late; "
+        f"orders {stream.get('counters', {}).get('orders', 0):,}, "
+        f"fills {stream.get('counters', {}).get('fills', 0):,}",
+        highlight=False,
+    )
+    out.print(f"positions: {st.get('positions') or 'flat'}", highlight=False)
+    out.print(f"open orders: {len(st.get('open_orders') or [])}", highlight=False)
+    for stage, lag in (st.get("lag") or {}).items():
+        if lag:
+            out.print(
+                f"  lag {stage}: last {lag['last_ms']:.2f} ms, mean {lag['mean_ms']:.2f} ms, "
+                f"max {lag['max_ms']:.2f} ms",
+                highlight=False,
+            )
+
+
+@paper_app.command("start")
+@cli_errors
+@_pipeline_errors
+def paper_start(
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            "--replay", help="Day to replay from the lake (default: the last with trades)."
+        ),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Pace: 1 = real time, 60 = a minute a second (default: as fast as "
+            "backpressure allows)."
+        ),
+    ] = None,
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the paper pipeline replaying a recorded day.
+
+    With a Ray address configured the actors are detached: the command returns and `paper
+    status`, `paper stop`, `kill-switch` and `cancel-all` reach them. With the embedded Ray
+    the command runs the day in the foreground and stops the pipeline at the end (Ctrl-C stops
+    it early).
+    """
+    from actors import pipeline as pipe
+    from cluster.runtime import stop_ray
+
+    if speed is not None and not speed > 0:
+        raise ValueError(f"--speed must be positive, not {speed}")
+    s = settings()
+    if pipeline:
+        s.paper.pipeline = pipeline
+    day = _parse_day(replay, "--replay")
+    config = pipe.paper_config(s, day, speed)
+    _connect(need_address=False)
+    try:
+        if pipe.running_actors(config.pipeline):
+            raise ValueError(
+                f"pipeline {config.pipeline!r} is already running: `smart-trader paper stop` "
+                "first, or pick another --pipeline"
+            )
+        started = pipe.start_pipeline(config)
+        started["journal"] = config.journal_path
+        if s.ray.address is not None:
+            if as_json:
+                _emit_json(started)
+            else:
+                out.print(
+                    f"pipeline {config.pipeline} replaying {config.day} "
+                    f"({len(config.symbols)} symbols) on {s.ray.address}; journal "
+                    f"{config.journal_path}",
+                    highlight=False,
+                )
+                out.print("follow it: smart-trader paper status")
+            return
+        err.print(
+            f"replaying {config.day} ({len(config.symbols)} symbols) on the embedded Ray, in "
+            "the foreground (set ray.address to run detached)"
+        )
+        try:
+            pipe.wait_until_finished(config.pipeline, timeout_s=24 * 3600)
+            final = pipe.status(config.pipeline)
+        finally:
+            pipe.stop(config.pipeline)
+        final["journal"] = config.journal_path
+        if as_json:
+            _emit_json(final)
+        else:
+            _print_status(final)
+            out.print(f"journal: {config.journal_path}", highlight=False)
+    finally:
+        if s.ray.address is None:
+            stop_ray()
+
+
+@paper_app.command("status")
+@cli_errors
+@_pipeline_errors
+def paper_status(pipeline: PipelineOption = None, as_json: JsonOption = False) -> None:
+    """Per-actor state, counters and lag; trading state, open orders and positions."""
+    from actors import pipeline as pipe
+
+    s = _connect()
+    st = pipe.status(pipeline or s.paper.pipeline)
+    if as_json:
+        _emit_json(st)
+        return
+    _print_status(st)
+
+
+@paper_app.command("stop")
+@cli_errors
+@_pipeline_errors
+def paper_stop(pipeline: PipelineOption = None, as_json: JsonOption = False) -> None:
+    """Stop the feed and every actor of the pipeline (the journal file stays)."""
+    from actors import pipeline as pipe
+
+    s = _connect()
+    name = pipeline or s.paper.pipeline
+    stopped = pipe.stop(name)
+    if not stopped:
+        raise ValueError(f"no pipeline {name!r} is running")
+    if as_json:
+        _emit_json({"pipeline": name, "stopped": stopped})
+        return
+    out.print(f"stopped {len(stopped)} actors of pipeline {name}")
+
+
+@app.command("kill-switch")
+@cli_errors
+@_pipeline_errors
+def kill_switch_command(
+    release: Annotated[
+        bool, typer.Option("--release", help="Release the kill switch instead.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why (journaled).")] = "operator",
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Engage the kill switch: no new order passes risk, and every open order is cancelled.
+
+    Exits with status 1 if some venue could not confirm its cancels.
+    """
+    from actors import pipeline as pipe
+
+    s = _connect()
+    result = pipe.kill_switch(pipeline or s.paper.pipeline, release=release, reason=reason)
+    if as_json:
+        _emit_json(result)
+    elif release:
+        out.print("kill switch released")
+    else:
+        cancel = result["cancel_all"]
+        out.print(
+            f"kill switch ENGAGED ({reason}): {len(cancel['cancelled'])} orders cancelled in "
+            f"{cancel['elapsed_ms']:.1f} ms",
+            highlight=False,
+        )
+    if not release and not result["cancel_all"]["complete"]:
+        err.print(f"[bold red]error:[/] cancel-all incomplete: {result['cancel_all']}")
+        raise typer.Exit(1)
+
+
+@app.command("cancel-all")
+@cli_errors
+@_pipeline_errors
+def cancel_all_command(
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol's orders.")] = None,
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel every open order (of --symbol) at every venue. Exits 1 if any stays open."""
+    from actors import pipeline as pipe
+
+    s = _connect()
+    result = pipe.cancel_all(pipeline or s.paper.pipeline, symbol)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(
+            f"{len(result['cancelled'])} orders cancelled at "
+            f"{', '.join(result['venues']) or 'no venue'}",
+            highlight=False,
+        )
+    if not result["complete"]:
+        err.print(f"[bold red]error:[/] cancel-all incomplete: {result}")
+        raise typer.Exit(1)
+
+
 def run() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,490 @@
+"""The supervisor: start, find, wire, inspect and stop the actors of one trading pipeline.
+
+``start_pipeline(config)`` creates (or finds, ``get_if_exists``) the named, detached actors of
+pipeline ``config.pipeline`` in the ``smart-trader`` namespace and wires them:
+
+    FeedActor -process-> StreamProcessor -submit-> RiskGuard -submit-> OrderRouter
+                               |                                             |
+                               +-on_bars (bar slices)----------------------->+-> PaperVenueActor(s)
+    every actor -> JournalActor (SQLite WAL)
+
+Restart policy: every actor has ``max_restarts=-1`` (Ray re-creates it with the same
+arguments, and it recovers its state from the journal). ``max_task_retries=-1`` where calls
+are idempotent: the journal (idempotency keys, outbox claims), the router (by client order id,
+bar slices by time), the risk guard (by client order id) and the stream processor (ticks by
+sequence number, slices by time); so a call in flight when an actor dies is retried on the
+new instance and changes nothing twice. The feed is not retried (it is the driver of the
+stream and resumes after the processor's checkpoint instead).
+
+``status(pipeline)`` gathers every actor's state; ``stop(pipeline)`` stops the feed and kills
+the actors for good (the journal file stays: it is the record). ``replay_day`` runs a recorded
+day to the end and returns the orders and fills (the parity check and the demo use it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from actors.common import (
+    DEFAULT_PIPELINE,
+    NAMESPACE,
+    Role,
+    actor_name,
+    actor_options,
+    kill_actors,
+    lookup,
+)
+from actors.feed import FeedSpec
+
+
+@dataclass
+class PipelineConfig:
+    """Everything that shapes one pipeline run (plain data: it travels to the actors)."""
+
+    feed: FeedSpec
+    journal_path: str
+    symbols: list[str]
+    day: date
+    pipeline: str = DEFAULT_PIPELINE
+    venues: list[str] = field(default_factory=lambda: ["paper"])
+    model: dict[str, Any] = field(default_factory=dict)
+    speed: float | None = None
+    batch_rows: int = 500
+    max_in_flight: int = 4
+    initial_cash: float = 1_000_000.0
+    costs: str = "bist"
+    max_participation: float = 0.1
+    calendar: str | None = "XIST"
+    allowed_lateness_ms: int = 0
+    late_policy: str = "drop"
+    risk_limits: dict[str, Any] = field(default_factory=dict)
+    router: dict[str, Any] = field(default_factory=dict)
+    venue_stall_s: float = 2.0
+    previous_closes: dict[str, float] = field(default_factory=dict)
+    warmup: Any = None
+    """Research bars before the day (features need history), or None."""
+    detached: bool = True
+    autostart: bool = True
+
+
+def _venue_role(name: str) -> str:
+    return f"{Role.VENUE}-{name}"
+
+
+def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
+    """Create (or find) and wire the pipeline's actors; starts the feed if ``autostart``."""
+    import ray
+
+    from actors.feed import FeedActor
+    from actors.journal_actor import JournalActor
+    from actors.paper_venue import PaperVenueActor
+    from actors.risk_guard import RiskGuard
+    from actors.router import OrderRouter
+    from actors.stream_processor import StreamProcessor
+
+    p, detached = config.pipeline, config.detached
+    journal = (
+        ray.remote(JournalActor)
+        .options(**actor_options(p, Role.JOURNAL, max_task_retries=-1, detached=detached))
+        .remote(str(config.journal_path))
+    )
+    venues = {
+        name: ray.remote(PaperVenueActor)
+        .options(**actor_options(p, _venue_role(name), detached=detached, max_concurrency=8))
+        .remote(
+            name,
+            config.symbols,
+            max_participation=config.max_participation,
+            costs=config.costs,
+            calendar=config.calendar,
+            stall_s=config.venue_stall_s,
+        )
+        for name in config.venues
+    }
+    ray.get([journal.ready.remote(), *[v.ready.remote() for v in venues.values()]])
+    router = (
+        ray.remote(OrderRouter)
+        .options(**actor_options(p, Role.ROUTER, max_task_retries=-1, detached=detached))
+        .remote(journal, venues, preference=list(config.venues), **config.router)
+    )
+    risk = (
+        ray.remote(RiskGuard)
+        .options(**actor_options(p, Role.RISK, max_task_retries=-1, detached=detached))
+        .remote(journal, router, config.symbols, limits=config.risk_limits)
+    )
+    stream = (
+        ray.remote(StreamProcessor)
+        .options(**actor_options(p, Role.STREAM, max_task_retries=-1, detached=detached))
+        .remote(
+            journal,
+            risk,
+            router,
+            config.symbols,
+            config.day,
+            model=config.model,
+            initial_cash=config.initial_cash,
+            allowed_lateness_ms=config.allowed_lateness_ms,
+            late_policy=config.late_policy,
+            calendar=config.calendar,
+            previous_closes=config.previous_closes,
+            warmup=config.warmup,
+        )
+    )
+    ray.get([router.ready.remote(), risk.ready.remote(), stream.ready.remote()])
+    feed = (
+        ray.remote(FeedActor)
+        .options(**actor_options(p, Role.FEED, detached=detached, max_concurrency=4))
+        .remote(
+            config.feed,
+            stream,
+            batch_rows=config.batch_rows,
+            max_in_flight=config.max_in_flight,
+            speed=config.speed,
+            autostart=False,
+        )
+    )
+    if config.autostart:
+        ray.get(feed.start.remote())
+    return {
+        "pipeline": p,
+        "namespace": NAMESPACE,
+        "actors": [actor_name(p, r) for r in _roles(config.venues)],
+        "day": config.day.isoformat(),
+        "symbols": config.symbols,
+    }
+
+
+def _roles(venues: list[str]) -> list[str]:
+    return [
+        str(Role.JOURNAL),
+        *[_venue_role(v) for v in venues],
+        str(Role.ROUTER),
+        str(Role.RISK),
+        str(Role.STREAM),
+        str(Role.FEED),
+    ]
+
+
+def running_actors(pipeline: str = DEFAULT_PIPELINE) -> dict[str, Any]:
+    """The live actors of ``pipeline`` by role (those Ray knows by name)."""
+    from ray.util import list_named_actors
+
+    prefix = f"{pipeline}:"
+    found = {}
+    for entry in list_named_actors(all_namespaces=True):
+        if entry.get("namespace") != NAMESPACE or not entry["name"].startswith(prefix):
+            continue
+        role = entry["name"][len(prefix) :]
+        try:
+            found[role] = lookup(pipeline, role)
+        except LookupError:
+            continue
+    return found
+
+
+def status(pipeline: str = DEFAULT_PIPELINE, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Every actor's state, counters and lag; trading state, open orders and positions."""
+    import ray
+
+    actors = running_actors(pipeline)
+    if not actors:
+        raise LookupError(f"no pipeline {pipeline!r} is running in namespace {NAMESPACE!r}")
+    methods = {
+        "journal": "status",
+        "router": "status",
+        "risk": "status",
+        "stream": "status",
+        "feed": "status",
+    }
+    refs = {}
+    for role, handle in actors.items():
+        method = methods.get(role, "info" if role.startswith("venue-") else None)
+        if method:
+            refs[role] = getattr(handle, method).remote()
+    out: dict[str, Any] = {"pipeline": pipeline, "actors": {}}
+    for role, ref in refs.items():
+        try:
+            out["actors"][role] = {"alive": True, **ray.get(ref, timeout=timeout_s)}
+        except Exception as exc:
+            out["actors"][role] = {"alive": False, "error": f"{type(exc).__name__}: {exc}"}
+    risk = out["actors"].get("risk", {})
+    router = out["actors"].get("router", {})
+    stream = out["actors"].get("stream", {})
+    feed = out["actors"].get("feed", {})
+    out["trading_state"] = risk.get("trading_state")
+    out["kill_switch"] = risk.get("kill_switch")
+    out["open_orders"] = router.get("open_orders", [])
+    out["positions"] = router.get("positions", {})
+    out["feed_state"] = feed.get("state")
+    out["finished"] = bool(stream.get("finished"))
+    out["lag"] = {
+        "feed_pace": feed.get("pace_lag"),
+        "feed_round_trip": feed.get("round_trip"),
+        **(stream.get("lag") or {}),
+        "router_submit": router.get("submit_latency"),
+        "risk_check": risk.get("check_latency"),
+    }
+    return out
+
+
+def wait_until_finished(
+    pipeline: str = DEFAULT_PIPELINE, timeout_s: float = 600.0, poll_s: float = 0.2
+) -> dict[str, Any]:
+    """Block until the feed has delivered its last batch (or failed); returns its status."""
+    import ray
+
+    feed = lookup(pipeline, Role.FEED)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = ray.get(feed.status.remote())
+        if state["state"] in ("finished", "failed", "stopped"):
+            return state
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pipeline {pipeline!r} still feeding after {timeout_s:g} s")
+        time.sleep(poll_s)
+
+
+def stop(pipeline: str = DEFAULT_PIPELINE) -> list[str]:
+    """Stop the feed, then kill every actor of ``pipeline`` for good; returns their names."""
+    import ray
+
+    actors = running_actors(pipeline)
+    feed = actors.get(str(Role.FEED))
+    if feed is not None:
+        with contextlib.suppress(Exception):  # a dead feed is stopped already
+            ray.get(feed.stop.remote(), timeout=30)
+    order = [str(Role.FEED), str(Role.STREAM), str(Role.RISK), str(Role.ROUTER)]
+    ordered = [actors[r] for r in order if r in actors]
+    ordered += [h for r, h in actors.items() if r not in order]
+    kill_actors(ordered)
+    return [actor_name(pipeline, r) for r in actors]
+
+
+def kill_switch(
+    pipeline: str = DEFAULT_PIPELINE, *, release: bool = False, reason: str = "operator"
+) -> dict[str, Any]:
+    import ray
+
+    risk = lookup(pipeline, Role.RISK)
+    if release:
+        return ray.get(risk.release_kill_switch.remote(reason))
+    return ray.get(risk.engage_kill_switch.remote(reason))
+
+
+def cancel_all(pipeline: str = DEFAULT_PIPELINE, symbol: str | None = None) -> dict[str, Any]:
+    import ray
+
+    return ray.get(lookup(pipeline, Role.ROUTER).cancel_all.remote(symbol))
+
+
+# --- building a config from the lake ------------------------------------------------------------
+
+
+def lake_replay_config(
+    lake_path: str | Path,
+    day: date,
+    journal_path: str | Path,
+    *,
+    symbols: list[str] | None = None,
+    warmup_sessions: int = 5,
+    **options: Any,
+) -> PipelineConfig:
+    """A pipeline replaying ``day``'s trades from the lake: symbols with trades that day, the
+    previous session's closes (price bands) and research bars of the sessions before (feature
+    warm-up), as the backtest of the day would have them."""
+    from quant.data.lake import Lake
+    from quant.research.dataset import resample_bars
+
+    lake = Lake(lake_path)
+    start = datetime.combine(day, datetime.min.time())
+    trades = (
+        lake.scan("trades", symbols, start, start + timedelta(days=1)).select("symbol").collect()
+    )
+    if trades.height == 0:
+        raise ValueError(f"the lake at {lake_path} has no trades on {day}")
+    found = sorted(trades["symbol"].unique().to_list())
+    model = options.get("model") or {}
+    from actors.stream_processor import build_model
+
+    _, params = build_model(model) if model.get("kind") != "registry" else (None, None)
+    interval = params.bar_interval if params is not None else "15m"
+    history = pl.DataFrame()
+    closes: dict[str, float] = {}
+    try:
+        history = lake.read_bars(
+            found, start - timedelta(days=7 * max(1, warmup_sessions)), start, adjusted=False
+        )
+    except ValueError:
+        history = pl.DataFrame()
+    if history.height:
+        days = history.with_columns(pl.col("ts").dt.date().alias("_d"))
+        keep = sorted(days["_d"].unique().to_list())[-warmup_sessions:]
+        history = days.filter(pl.col("_d").is_in(keep)).drop("_d")
+        last = history.sort("ts").group_by("symbol").agg(pl.col("close").last())
+        closes = dict(zip(last["symbol"].to_list(), last["close"].to_list(), strict=True))
+    warmup = resample_bars(history, interval) if history.height else None
+    return PipelineConfig(
+        feed=FeedSpec("lake", str(lake_path), day, found),
+        journal_path=str(journal_path),
+        symbols=found,
+        day=day,
+        previous_closes=closes,
+        warmup=warmup,
+        **options,
+    )
+
+
+@dataclass
+class ReplayResult:
+    """A replayed day: every order the pipeline decided and every fill, from the journal."""
+
+    day: date
+    orders: pl.DataFrame
+    fills: pl.DataFrame
+    status: dict[str, Any]
+    seconds: float
+
+
+def collect_result(
+    journal_path: str | Path, day: date, status_: dict[str, Any], seconds: float
+) -> ReplayResult:
+    """Orders (risk decisions and staging) and fills of a run, from its journal file."""
+    from actors.journal import Journal
+
+    with Journal(journal_path) as j:
+        state = j.rebuild()
+        fills = [e.payload for e in j.events(kinds=["fill"])]
+    orders = pl.DataFrame(
+        [
+            {
+                "client_order_id": cid,
+                "symbol": st.order.symbol,
+                "side": st.order.side.name,
+                "quantity": st.order.quantity,
+                "ts_ns": st.order.ts_ns,
+                "status": str(st.status),
+                "filled": st.filled_qty,
+                "avg_price": st.avg_price,
+            }
+            for cid, st in state.orders.items()
+        ]
+        or None,
+        schema={
+            "client_order_id": pl.String,
+            "symbol": pl.String,
+            "side": pl.String,
+            "quantity": pl.Int64,
+            "ts_ns": pl.Int64,
+            "status": pl.String,
+            "filled": pl.Int64,
+            "avg_price": pl.Float64,
+        },
+    )
+    fill_frame = pl.DataFrame(
+        [
+            {
+                "client_order_id": f["client_order_id"],
+                "symbol": f.get("symbol", ""),
+                "side": str(f.get("side", "")),
+                "last_qty": int(f["last_qty"]),
+                "last_price": float(f["last_price"]),
+                "fees": float(f.get("fees", 0.0)),
+                "ts_ns": int(f["ts_ns"]),
+            }
+            for f in fills
+        ]
+        or None,
+        schema={
+            "client_order_id": pl.String,
+            "symbol": pl.String,
+            "side": pl.String,
+            "last_qty": pl.Int64,
+            "last_price": pl.Float64,
+            "fees": pl.Float64,
+            "ts_ns": pl.Int64,
+        },
+    )
+    return ReplayResult(day, orders, fill_frame, status_, seconds)
+
+
+def replay_day(
+    config: PipelineConfig, timeout_s: float = 900.0, keep: bool = False
+) -> ReplayResult:
+    """Run ``config``'s day through the actors to the end; returns orders and fills."""
+    started = time.monotonic()
+    start_pipeline(config)
+    try:
+        wait_until_finished(config.pipeline, timeout_s)
+        final = status(config.pipeline)
+    finally:
+        if not keep:
+            stop(config.pipeline)
+    return collect_result(config.journal_path, config.day, final, time.monotonic() - started)
+
+
+def model_spec(settings: Any) -> dict[str, Any]:
+    """The registry's production model of ``settings.paper.model_name`` if there is one, else
+    the transparent momentum rule (said so in ``status``: the model's name is reported)."""
+    from quant.models.registry import ModelRegistry
+
+    root = Path(settings.home) / "registry"
+    name = settings.paper.model_name
+    if root.exists():
+        try:
+            ModelRegistry(str(root)).get(name, stage="production")
+        except (KeyError, ValueError):
+            pass
+        else:
+            return {"kind": "registry", "root": str(root.resolve()), "name": name}
+    return {"kind": "momentum"}
+
+
+def last_trade_day(lake_path: str | Path) -> date:
+    """The last day with trades in the lake (what ``paper start`` replays by default)."""
+    from quant.data.lake import Lake
+
+    parts = Lake(lake_path).partitions("trades")
+    if not parts:
+        raise ValueError(
+            f"the lake at {lake_path} holds no trades to replay; run `smart-trader data generate`"
+        )
+    days = Lake(lake_path).summary().filter(pl.col("kind") == "trades")
+    return max(days["last_day"].to_list())
+
+
+def paper_config(
+    settings: Any, day: date | None = None, speed: float | None = None, *, detached: bool = True
+) -> PipelineConfig:
+    """The pipeline ``smart-trader paper start`` runs: a lake day replayed through the actors,
+    with a fresh journal per run under ``home/paper/``."""
+    paper = settings.paper
+    day = day or last_trade_day(settings.lake_path)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    journal = Path(settings.home) / "paper" / f"{paper.pipeline}-{day.isoformat()}-{stamp}.sqlite"
+    return lake_replay_config(
+        settings.lake_path,
+        day,
+        journal.resolve(),
+        pipeline=paper.pipeline,
+        model=model_spec(settings),
+        speed=speed if speed is not None else paper.speed,
+        batch_rows=paper.batch_rows,
+        max_in_flight=paper.max_in_flight,
+        initial_cash=paper.initial_cash,
+        venues=list(paper.venues),
+        allowed_lateness_ms=paper.allowed_lateness_ms,
+        late_policy=paper.late_policy,
+        router={
+            "timeout_s": paper.venue_timeout_s,
+            "breaker_failures": paper.breaker_failures,
+            "breaker_reset_s": paper.breaker_reset_s,
+        },
+        detached=detached,
+    )
