@@ -13,15 +13,12 @@ from datetime import date
 import numpy as np
 import pytest
 
-from quant.data import validate_kernels as k
 from quant.data.schema import DataKind
-from quant.data.validate import (
-    ValidationConfig,
-    _calm_bounds,
-    _reference_prices,
-    _Run,
-    _table_arrays,
-)
+from quant.data.validate import ValidationConfig
+from quant.data.validate import kernels as k
+from quant.data.validate.checks.band import BandCheck
+from quant.data.validate.checks.outliers import calm_bounds, reference_prices
+from quant.data.validate.checks.ticks import table_arrays
 from quant.market.bands import PriceBand
 from quant.market.ticks import BIST_SHARE_TICKS, PRICE_SCALE, TickSizeTable
 
@@ -82,7 +79,7 @@ def test_off_tick_matches_integer_reference() -> None:
             [0.0, -1.0, np.nan, np.inf, 1e300, 1e15, 0.00005, 0.01],
         ]
     )
-    start, lowers, ticks = _table_arrays(BIST_SHARE_TICKS)
+    start, lowers, ticks = table_arrays(BIST_SHARE_TICKS)
     for schedule in range(len(BIST_SHARE_TICKS.schedules)):
         sizes = [500] * (prices.size // 500) + [prices.size % 500]
         _, gid = groups_of([s for s in sizes if s])
@@ -204,14 +201,14 @@ def test_outlier_screen_certifies_only_days_without_a_possible_outlier() -> None
     prices[rng.integers(0, n, 30)] *= rng.choice([0.97, 1.01, 1.03], 30)
     alive = rng.random(n) > 0.1
     z, floor = 8.0, 0.002
-    got_sizes, calm = k.outlier_screen(prices, starts, alive, _calm_bounds(z, floor))
+    got_sizes, calm = k.outlier_screen(prices, starts, alive, calm_bounds(z, floor))
     live = np.flatnonzero(alive)
     p = prices[live]
     scope = np.searchsorted(starts, live, side="right") - 1
     new = np.r_[True, scope[1:] != scope[:-1]]
     first = np.flatnonzero(new)
     pos = np.arange(p.size) - first[np.cumsum(new) - 1]
-    r = np.log(p / _reference_prices(p, first, pos))
+    r = np.log(p / reference_prices(p, first, pos))
     for g in range(len(sizes)):
         mine = r[scope == g][1:]  # a day's first price has no return
         assert got_sizes[g] == mine.size + (1 if (scope == g).any() else 0)
@@ -227,8 +224,8 @@ def test_vectorised_daily_bands_equal_price_band(table: TickSizeTable) -> None:
     closes = np.round(rng.uniform(0.01, 3000, 2000), 2)
     closes = np.r_[closes, [0.0, -3.0, np.nan, np.inf, 2e9, 0.01, 0.02, 19.99, 20.0, 2500.0]]
     days = [date(2023, 8, 25), date(2023, 8, 28)] * (closes.size // 2)
-    run = _Run(DataKind.TRADES, ValidationConfig(tick_table=table), None, sink=None)
-    lower, upper, base = run._daily_bands(closes, days)
+    band_check = BandCheck(DataKind.TRADES, ValidationConfig(tick_table=table))
+    lower, upper, base = band_check.daily_bands(closes, days)
     band = PriceBand(ticks=table)
     for i, (close, day) in enumerate(zip(closes.tolist(), days, strict=True)):
         try:

@@ -481,7 +481,7 @@ def outlier_screen(
     prices before it, as a ratio q. ``bounds`` is a 4 x 4 table, one row per level: (inner
     low, inner high, outer low, outer high). Level k certifies a day when more than half of
     its ratios lie in its inner interval (level 0: q exactly 1) and all of them in its outer
-    one. See ``validate._Run._outliers`` for why that excludes an outlier.
+    one. See ``checks.outliers.outlier_findings`` for why that excludes an outlier.
     """
     n = prices.shape[0]
     n_groups = starts.shape[0]
