@@ -29,6 +29,11 @@ The engines:
   timed too (``event_default_chunks``).
 - ``fast``: ``quant.sim.fast.run_fast``, same settings (the same engine, visiting only the bars
   where something can happen).
+- Our timed calls end when the fills are read, as vectorbt's end at its order records: the
+  result's figures (``stats``) and derived frames (equity, daily, round trips, TCA) are
+  computed when first read (``quant.sim.result.Deferred``), as vectorbt computes its returns
+  and stats when asked. ``event_full`` and ``fast_full`` time the same runs with every result
+  field read, for the record.
 - ``backtrader`` 1.9.78: ``cerebro.run(runonce=True)``, no commission, ``set_coc(False)``
   (market orders fill at the next bar's open). Its stock ``SMA`` + ``CrossOver`` compute the
   averages in floats, and on tick-grid prices the two averages are often *exactly* equal (ties);
@@ -126,7 +131,7 @@ GOALS = {
 
 ENGINES = ("event", "fast", "backtrader", "vectorbt")
 """The engines whose trades must be identical; the first is the reference."""
-EXTRA_ENGINES = ("event_default_chunks", "backtrader_stock")
+EXTRA_ENGINES = ("event_default_chunks", "event_full", "fast_full", "backtrader_stock")
 """Also timed, for the record: not part of the equality check (see the module docstring)."""
 
 Fill = tuple[int, int, float]
@@ -315,19 +320,22 @@ def _strategy() -> Any:
 
 
 def _our_fills(data: DataSet, result: Any) -> list[Fill]:
+    """The fills as (bar index, signed quantity, price), found by their time stamp (a fill is
+    stamped at the close of the bar whose open filled it)."""
     import numpy as np
     import polars as pl
 
     if result.error is not None:
         raise RuntimeError(f"our backtest stopped: {result.error}")
-    rows = result.fills.select(pl.col("ts").dt.epoch("ns"), "side", "quantity", "price").rows()
-    out: list[Fill] = []
-    for ts, side, qty, price in rows:
-        k = int(np.searchsorted(data.ts_end_ns, ts))  # fills are stamped at the bar's close
-        if k >= data.n or data.ts_end_ns[k] != ts:
-            raise RuntimeError(f"a fill at {_iso(ts)} is not at the close of a bar")
-        out.append((k, int(side) * int(qty), float(price)))
-    return out
+    cols = result.fills.select(pl.col("ts").dt.epoch("ns"), "side", "quantity", "price")
+    ts = cols["ts"].to_numpy()
+    k = np.searchsorted(data.ts_end_ns, ts)
+    inside = np.minimum(k, data.n - 1)
+    bad = np.flatnonzero((k >= data.n) | (data.ts_end_ns[inside] != ts))
+    if bad.size:
+        raise RuntimeError(f"a fill at {_iso(int(ts[bad[0]]))} is not at the close of a bar")
+    signed = cols["side"].cast(pl.Int64) * cols["quantity"]
+    return list(zip(k.tolist(), signed.to_list(), cols["price"].to_list(), strict=True))
 
 
 def _source(data: DataSet, default_chunks: bool = False) -> Any:
@@ -338,19 +346,37 @@ def _source(data: DataSet, default_chunks: bool = False) -> Any:
     return data.bars  # run_backtest wraps a frame in FrameBarSource's defaults
 
 
-def run_event(data: DataSet, default_chunks: bool = False) -> list[Fill]:
+def _materialise(result: Any) -> Any:
+    """Read every field of a result: the figures and derived frames are computed on first
+    read (``quant.sim.result.Deferred``), so this times all of them too."""
+    for name in (
+        "equity",
+        "daily",
+        "orders",
+        "fills",
+        "round_trips",
+        "tca",
+        "tca_by_strategy",
+        "stats",
+    ):
+        getattr(result, name)
+    return result
+
+
+def run_event(data: DataSet, default_chunks: bool = False, full: bool = False) -> list[Fill]:
     from quant.sim.backtest import run_backtest
 
     result = run_backtest(
         engine_config(data.daily), _strategy(), _source(data, default_chunks=default_chunks)
     )
-    return _our_fills(data, result)
+    return _our_fills(data, _materialise(result) if full else result)
 
 
-def run_fast_path(data: DataSet) -> list[Fill]:
+def run_fast_path(data: DataSet, full: bool = False) -> list[Fill]:
     from quant.sim.fast import run_fast
 
-    return _our_fills(data, run_fast(engine_config(data.daily), _strategy(), _source(data)))
+    result = run_fast(engine_config(data.daily), _strategy(), _source(data))
+    return _our_fills(data, _materialise(result) if full else result)
 
 
 def _backtrader_classes() -> tuple[type, type]:
@@ -502,16 +528,15 @@ def run_vectorbt(data: DataSet) -> list[Fill]:
     )
     records = portfolio.orders.values
     signs = np.where(records["side"] == 0, 1, -1)
-    return [
-        (int(k), int(s * q), float(p))
-        for k, s, q, p in zip(
-            records["idx"],
-            signs,
-            records["size"].round().astype(int),
-            records["price"],
+    signed = signs * records["size"].round().astype(np.int64)
+    return list(
+        zip(
+            records["idx"].tolist(),
+            signed.tolist(),
+            records["price"].astype(np.float64).tolist(),
             strict=True,
         )
-    ]
+    )
 
 
 RUNNERS: dict[str, Callable[[DataSet], list[Fill]]] = {
@@ -520,6 +545,8 @@ RUNNERS: dict[str, Callable[[DataSet], list[Fill]]] = {
     "backtrader": run_backtrader,
     "vectorbt": run_vectorbt,
     "event_default_chunks": lambda data: run_event(data, default_chunks=True),
+    "event_full": lambda data: run_event(data, full=True),
+    "fast_full": lambda data: run_fast_path(data, full=True),
     "backtrader_stock": lambda data: run_backtrader(data, exact=False),
 }
 
@@ -916,6 +943,8 @@ def table(result: dict[str, Any]) -> str:
     labels = {
         "event": "ours, event engine (`run_backtest`)",
         "event_default_chunks": "ours, event engine, frame in default 5-session chunks",
+        "event_full": "ours, event engine, every result field read (figures, all frames)",
+        "fast_full": "ours, fast path, every result field read (figures, all frames)",
         "fast": "ours, fast path (`run_fast`)",
         "backtrader": "backtrader 1.9.78, runonce, exact CrossOver",
         "backtrader_stock": "backtrader 1.9.78, runonce, stock SMA + CrossOver (floats)",

@@ -336,7 +336,7 @@ def check_fat_finger(order: Order, ctx: RiskContext, limits: RiskLimits) -> Risk
                 f"limit price {order.limit_price} is {_pct(dev)} from the last price {last}, "
                 f"beyond the fat-finger limit of {_pct(limits.fat_finger_price_pct)}",
             )
-    adv = ctx.adv.get(order.symbol)
+    adv = ctx.adv.get(order.symbol) if limits.fat_finger_adv_pct is not None else None
     if limits.fat_finger_adv_pct is not None and adv:
         cap = limits.fat_finger_adv_pct * adv
         if _exceeds(order.quantity, cap):

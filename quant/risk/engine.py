@@ -45,7 +45,6 @@ from quant.risk.checks import (
     check_market_halts,
     check_order_structure,
     check_symbol,
-    guarded,
     is_reducing,
     throttle_key,
 )
@@ -138,6 +137,8 @@ class RiskEngine:
         self._order_keys: dict[str, tuple[str, str]] = {}
         self._last_equity: float | None = None
         self._state = TradingState.ACTIVE
+        self._plan_limits: RiskLimits | None = None
+        self._plan: tuple[tuple[RejectCode, Any], ...] = ()
 
     # --- state -------------------------------------------------------------------------------
 
@@ -194,6 +195,11 @@ class RiskEngine:
         ``day`` is the session day (default: the Istanbul date of ``ts_ns``); a daily loss
         limit re-arms when it changes.
         """
+        if not self.guards:  # the operator's state is the state: nothing to update
+            self._last_equity = float(equity)
+            if self._operator_state is not self._state:
+                self._refresh(ts_ns)
+            return self._state
         day = day if day is not None else session_day(ts_ns)
         self._last_equity = float(equity)
         released: list[str] = []
@@ -296,12 +302,33 @@ class RiskEngine:
         decision = check_market_halts(order, context)
         if not decision.accepted:
             return decision
-        for code, check in PRE_TRADE_CHECKS:
-            decision = guarded(code, check, order, context, self.limits, self.counters)
+        limits, counters = self.limits, self.counters
+        for code, check in self._checks_for(limits):
+            try:  # as ``guarded``: a check that cannot evaluate rejects with its own code
+                decision = check(order, context, limits, counters)
+            except Exception as exc:
+                decision = RiskDecision.reject(
+                    code, f"could not evaluate the {code} check: {exc!r}"
+                )
             if not decision.accepted:
                 return decision
         self._record_accepted(order)
         return ACCEPT
+
+    def _checks_for(self, limits: RiskLimits) -> tuple[tuple[RejectCode, Any], ...]:
+        """``PRE_TRADE_CHECKS`` less the ones these limits switch off entirely (they would
+        return ACCEPT without reading anything), worked out once per limits object."""
+        if self._plan_limits is not limits:
+            skip = set()
+            if limits.max_order_quantity is None:
+                skip.add(RejectCode.ORDER_SIZE)
+            if limits.max_orders_per_window is None:
+                skip.add(RejectCode.THROTTLE)
+            if limits.max_order_to_trade_ratio is None:
+                skip.add(RejectCode.ORDER_TO_TRADE_RATIO)
+            self._plan = tuple((c, f) for c, f in PRE_TRADE_CHECKS if c not in skip)
+            self._plan_limits = limits
+        return self._plan
 
     def _record_accepted(self, order: Order) -> None:
         self.counters.record_order(

@@ -81,6 +81,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,8 +129,10 @@ from quant.sim.result import (
     ROUND_TRIP_SCHEMA,
     TS,
     BacktestResult,
+    Deferred,
     RoundTripTracker,
     empty,
+    frame_from_rows,
 )
 from quant.sim.strategy import Bar, CorporateActionEvent, Strategy, StrategyContext
 
@@ -401,8 +404,12 @@ class FrameBarSource:
             raise ValueError("no bars in the requested range")
         # day-major, then symbol and time: a chunk is a contiguous slice (no filter per chunk),
         # and within a day the rows are in the symbol order ``_sessions`` relies on
-        self.frame = frame.sort("day", "symbol", "ts")
-        self.symbols = sorted(self.frame["symbol"].unique().to_list())
+        symbol = frame["symbol"]
+        ordered = frame["day"].is_sorted() and symbol.is_sorted() and frame["ts"].is_sorted()
+        # (each column non-decreasing is (day, symbol, ts) in order: nothing to sort)
+        self.frame = frame if ordered else frame.sort("day", "symbol", "ts")
+        symbol = symbol.set_sorted() if ordered else self.frame["symbol"]
+        self.symbols = sorted(symbol.unique().to_list())
         self.synthetic = _is_synthetic(self.symbols) if synthetic is None else synthetic
         if chunk_sessions is None:  # as LakeBarSource: a year of daily bars, a week of intraday
             first = self.frame.select("ts", "ts_end").row(0)
@@ -447,104 +454,203 @@ def _daily_aggregates(frame: pl.DataFrame) -> pl.DataFrame:
 # ------------------------------------------------------------------------------ session data
 
 
-class _Session:
-    """One trading day's bars as plain Python lists, in processing order.
+class _Chunk:
+    """A chunk of bars in processing order (by day, close time, then the source's symbol
+    order), as plain Python lists made once per chunk: a column to Python objects costs the
+    same for one row as for a thousand plus a fixed fee, which daily bars would pay per session.
 
-    The lists are slices of lists made once per chunk (a column to Python objects costs the
-    same for one row as for a thousand plus a fixed fee, which a daily bar pays per session);
-    ``frame`` and ``last_bars`` are cut from the chunk only when read (TCA reads them).
+    Sessions are index ranges into these lists. ``cumv`` (the symbol's volume so far in the
+    session, the bar included) is made only when asked for (slippage reads it).
     """
 
     __slots__ = (
         "_agg",
-        "_agg_len",
-        "_agg_offset",
-        "_chunk",
-        "_last_bars",
-        "_offset",
-        "_part",
+        "_agg_starts",
+        "_day_volumes",
+        "_names",
         "close",
-        "closes",
-        "cum_volume",
-        "day",
-        "first_ts",
+        "cumv",
+        "frame",
         "high",
-        "last_ts_end",
         "low",
-        "n",
         "open",
         "symbol",
-        "t0",
-        "t_end",
         "trade_count",
         "ts",
         "ts_end",
         "volume",
-        "volumes",
         "vwap",
-        "windows",
     )
 
     def __init__(
         self,
-        day: date,
         chunk: pl.DataFrame,
-        offset: int,
-        n: int,
-        agg: pl.DataFrame,
-        agg_offset: int,
-        agg_len: int,
-        columns: dict[str, list],
-        volumes: dict[str, int],
-        closes: dict[str, float],
-        first_ts: int,
-        last_ts_end: int,
+        names: Mapping[str, str],
+        as_lists: bool = True,
+        cumv: bool = True,
+        presorted: bool = False,
+    ) -> None:
+        frame = chunk
+        if not presorted and not (frame["day"].is_sorted() and frame["ts_end"].is_sorted()):
+            # (day, close time) non-decreasing already is what the stable sort would give
+            frame = frame.sort("day", "ts_end", maintain_order=True)
+        if cumv and "_cumv" not in frame.columns:
+            frame = frame.with_columns(
+                pl.col("volume").cum_sum().over("day", "symbol").alias("_cumv")
+            )
+        self.frame = frame
+        self._names = names
+        self._day_volumes: list[dict[str, int]] | None = None
+        self._agg: pl.DataFrame | None = None
+        self._agg_starts: list[int] | None = None
+        # one interned str object per symbol: dictionary lookups then hash once
+        self.symbol: list[str] = [names[x] for x in frame["symbol"].to_list()]
+        self.close: list[float] = frame["close"].to_list()
+        self.volume: list[int] = frame["volume"].to_list()
+        self.cumv: list[int] | None = frame["_cumv"].to_list() if "_cumv" in frame.columns else None
+        self.ts: list[int] = frame["ts"].dt.epoch("ns").to_list()
+        self.ts_end: list[int] = frame["ts_end"].dt.epoch("ns").to_list()
+        empty: list = []
+        self.open = frame["open"].to_list() if as_lists else empty
+        self.high = frame["high"].to_list() if as_lists else empty
+        self.low = frame["low"].to_list() if as_lists else empty
+        self.vwap = frame["vwap"].to_list() if as_lists else empty
+        self.trade_count = frame["trade_count"].to_list() if as_lists else empty
+
+    def sessions(self) -> Iterator[_Session]:
+        """The chunk's sessions, in order."""
+        n = self.frame.height
+        if n == 0:
+            return
+        day_num = self.frame["day"].cast(pl.Int32).to_numpy()
+        cuts = (np.flatnonzero(day_num[1:] != day_num[:-1]) + 1).tolist()
+        starts = [0, *cuts]
+        stops = [*cuts, n]
+        ts, te = self.ts, self.ts_end
+        for k, (lo, hi) in enumerate(zip(starts, stops, strict=True)):
+            day = date.fromordinal(_EPOCH_ORDINAL + int(day_num[lo]))
+            yield _Session(day, self, k, lo, hi, min(ts[lo:hi]), te[hi - 1])
+
+    def day_volumes(self, k: int) -> dict[str, int]:
+        """Session ``k``'s volume per symbol (symbols in order of first bar), from one
+        aggregation of the whole chunk."""
+        if self._day_volumes is None:
+            agg = self.frame.group_by("day", "symbol", maintain_order=True).agg(
+                pl.col("volume").sum()
+            )
+            lengths = agg["day"].rle().struct.field("len").to_list()
+            names = [self._names[x] for x in agg["symbol"].to_list()]
+            volumes = agg["volume"].to_list()
+            out, at = [], 0
+            for n in lengths:
+                out.append(dict(zip(names[at : at + n], volumes[at : at + n], strict=True)))
+                at += n
+            self._day_volumes = out
+        return self._day_volumes[k]
+
+    def last_bars(self, k: int) -> pl.DataFrame:
+        """Session ``k``'s last bar of each symbol (volume: the symbol's whole day)."""
+        if self._agg is None:
+            self._agg = self.frame.group_by("day", "symbol", maintain_order=True).agg(
+                pl.col("volume").sum().alias("_day_volume"), pl.all().exclude("volume").last()
+            )
+            lengths = self._agg["day"].rle().struct.field("len").to_list()
+            self._agg_starts = [0, *itertools.accumulate(lengths)]
+        starts = self._agg_starts
+        assert starts is not None
+        return self._agg.slice(starts[k], starts[k + 1] - starts[k])
+
+
+class _Session:
+    """One trading day's bars: rows ``[lo, hi)`` of a ``_Chunk`` (in processing order).
+
+    ``volumes``, ``closes``, ``frame`` and ``last_bars`` are made when first read: most
+    sessions of a long run nothing reads them.
+    """
+
+    __slots__ = (
+        "_closes",
+        "_k",
+        "_last_bars",
+        "_part",
+        "_volumes",
+        "chunk",
+        "day",
+        "first_ts",
+        "hi",
+        "last_ts_end",
+        "lo",
+        "n",
+        "t0",
+        "t_end",
+        "windows",
+    )
+
+    def __init__(
+        self, day: date, chunk: _Chunk, k: int, lo: int, hi: int, first_ts: int, last_ts_end: int
     ) -> None:
         self.day = day
-        self._chunk, self._offset = chunk, offset
-        self._agg, self._agg_offset, self._agg_len = agg, agg_offset, agg_len
-        self._part: pl.DataFrame | None = None
-        self._last_bars: pl.DataFrame | None = None
-        self.symbol: list[str] = columns.get("symbol", [])
-        self.ts: list[int] = columns.get("ts", [])
-        self.ts_end: list[int] = columns.get("ts_end", [])
-        self.open: list[float] = columns.get("open", [])
-        self.high: list[float] = columns.get("high", [])
-        self.low: list[float] = columns.get("low", [])
-        self.close: list[float] = columns.get("close", [])
-        self.volume: list[int] = columns.get("volume", [])
-        self.vwap: list[float] = columns.get("vwap", [])
-        self.trade_count: list[int] = columns.get("trade_count", [])
-        self.cum_volume: list[int] = columns.get("_cumv", [])
-        """The symbol's volume so far in the session, this bar included."""
-        self.volumes = volumes
-        self.closes = closes
-        self.n = n
+        self.chunk = chunk
+        self._k = k
+        self.lo = lo
+        self.hi = hi
+        self.n = hi - lo
         self.first_ts = first_ts
         """Open of the session's first bar and close of its last one (UTC ns)."""
         self.last_ts_end = last_ts_end
+        self._closes: dict[str, float] | None = None
+        self._volumes: dict[str, int] | None = None
+        self._part: pl.DataFrame | None = None
+        self._last_bars: pl.DataFrame | None = None
         self.t0 = 0
         self.t_end = 0
         self.windows: list[tuple[int, int, SessionPhase]] | None = None
         """Phase windows ``(start, end, phase)`` in UTC ns; None in bars mode."""
 
     @property
+    def closes(self) -> dict[str, float]:
+        """Each symbol's last close of the session (symbols in order of first bar)."""
+        if self._closes is None:
+            c, lo, hi = self.chunk, self.lo, self.hi
+            self._closes = dict(zip(c.symbol[lo:hi], c.close[lo:hi], strict=True))
+        return self._closes
+
+    @property
+    def volumes(self) -> dict[str, int]:
+        """Each symbol's volume over the session."""
+        if self._volumes is None:
+            c, lo, hi = self.chunk, self.lo, self.hi
+            if c.cumv is not None:
+                self._volumes = dict(zip(c.symbol[lo:hi], c.cumv[lo:hi], strict=True))
+            elif hi - lo > _LOOP_BARS:
+                self._volumes = c.day_volumes(self._k)
+            else:
+                out: dict[str, int] = {}
+                get = out.get
+                for s, v in zip(c.symbol[lo:hi], c.volume[lo:hi], strict=True):
+                    out[s] = get(s, 0) + v
+                self._volumes = out
+        return self._volumes
+
+    @property
     def frame(self) -> pl.DataFrame:
         """The session's rows of the chunk (processing order)."""
         if self._part is None:
-            self._part = self._chunk.slice(self._offset, self.n)
+            self._part = self.chunk.frame.slice(self.lo, self.n)
         return self._part
 
     @property
     def last_bars(self) -> pl.DataFrame:
         """The session's last bar of each symbol (for the arrival price of the next orders)."""
         if self._last_bars is None:
-            self._last_bars = self._agg.slice(self._agg_offset, self._agg_len)
+            self._last_bars = self.chunk.last_bars(self._k)
         return self._last_bars
 
 
 _BAR_COLUMNS = tuple(polars_schema(DataKind.BARS).names())
-_LIST_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trade_count", "_cumv")
+_LOOP_BARS = 64
+"""Sessions with more bars than this sum their volumes in one aggregation per chunk."""
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _sessions(
@@ -552,62 +658,76 @@ def _sessions(
 ) -> Iterator[_Session]:
     """Cut a chunk into sessions sorted by close time, then symbol.
 
-    ``as_lists=False`` leaves the per-bar lists empty (the fast path reads the frame itself
-    and touches only a few bars).
+    ``as_lists=False`` leaves the per-bar lists empty except symbol, times, close and volume
+    (the fast path reads the frame itself and touches only a few bars).
 
     The sort is stable on (day, close time): sources deliver rows symbol by symbol in symbol
     order, so bars closing together stay in symbol order without sorting strings.
     """
-    frame = chunk if presorted else chunk.sort("day", "ts_end", maintain_order=True)
-    if "_cumv" not in frame.columns:
-        frame = frame.with_columns(pl.col("volume").cum_sum().over("day", "symbol").alias("_cumv"))
-    # per day and symbol: volume, close and the last bar, for the whole chunk at once
-    last_bars = frame.group_by("day", "symbol", maintain_order=True).agg(
-        pl.col("volume").sum().alias("_day_volume"), pl.all().exclude("volume").last()
-    )
-    bounds = frame.group_by("day", maintain_order=True).agg(
-        pl.len().alias("_n"),
-        pl.col("ts").dt.epoch("ns").min().alias("_first"),
-        pl.col("ts_end").dt.epoch("ns").max().alias("_last"),
-    )
-    lengths, days = bounds["_n"].to_list(), bounds["day"].to_list()
-    firsts, lasts = bounds["_first"].to_list(), bounds["_last"].to_list()
-    agg_lengths = last_bars["day"].rle().struct.field("len").to_list()
-    agg_syms_all = [names[x] for x in last_bars["symbol"].to_list()]
-    agg_volume = last_bars["_day_volume"].to_list()
-    agg_close = last_bars["close"].to_list()
-    if as_lists:
-        # one interned str object per symbol: dictionary lookups then hash once
-        lists = {c: frame[c].to_list() for c in _LIST_COLUMNS}
-        lists["symbol"] = [names[x] for x in frame["symbol"].to_list()]
-        lists["ts"] = frame["ts"].dt.epoch("ns").to_list()
-        lists["ts_end"] = frame["ts_end"].dt.epoch("ns").to_list()
-    offset = agg_offset = 0
-    for length, day, agg_len, first_ts, last_ts_end in zip(
-        lengths, days, agg_lengths, firsts, lasts, strict=True
-    ):
-        stop, agg_stop = offset + length, agg_offset + agg_len
-        columns = {c: v[offset:stop] for c, v in lists.items()} if as_lists else {}
-        agg_syms = agg_syms_all[agg_offset:agg_stop]
-        yield _Session(
-            day,
-            frame,
-            offset,
-            length,
-            last_bars,
-            agg_offset,
-            agg_len,
-            columns,
-            volumes=dict(zip(agg_syms, agg_volume[agg_offset:agg_stop], strict=True)),
-            closes=dict(zip(agg_syms, agg_close[agg_offset:agg_stop], strict=True)),
-            first_ts=first_ts,
-            last_ts_end=last_ts_end,
-        )
-        offset, agg_offset = stop, agg_stop
+    return _Chunk(chunk, names, as_lists=as_lists, presorted=presorted).sessions()
 
 
 def _ns(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimes:
+    """A calendar session in UTC ns: first order-entry time, last trade time, phase windows."""
+
+    first_order_ns: int
+    last_trade_ns: int
+    windows: tuple[tuple[int, int, SessionPhase], ...]
+
+
+_SESSION_TIMES: dict[tuple[Any, ...], dict[date, SessionTimes | None]] = {}
+_SESSION_TIMES_MAX = 1 << 16
+_MISSING: Any = object()
+
+
+def session_times_cache(calendar: TradingCalendar) -> dict[date, SessionTimes | None]:
+    """The day -> ``SessionTimes`` cache of calendars like ``calendar`` (same exchange
+    calendar and timetables): shared by runs, since a sweep or a benchmark asks for the same
+    days again and again."""
+    key = (calendar.calendar_name, calendar.timetables)
+    cache = _SESSION_TIMES.get(key)
+    if cache is None:
+        cache = _SESSION_TIMES[key] = {}
+    return cache
+
+
+def session_times(
+    calendar: TradingCalendar, day: date, cache: dict[date, SessionTimes | None] | None = None
+) -> SessionTimes | None:
+    """``calendar.session(day)`` in UTC ns, None when the exchange is closed (or the calendar
+    does not cover ``day``), through ``cache`` (default: ``session_times_cache(calendar)``)."""
+    if cache is None:
+        cache = session_times_cache(calendar)
+    hit = cache.get(day, _MISSING)
+    if hit is not _MISSING:
+        return hit
+    try:
+        info = calendar.session(day)
+    except ValueError:
+        info = None
+    out = None
+    if info is not None:
+        out = SessionTimes(
+            _ns(info.first_order_time),
+            _ns(info.last_trade_time),
+            tuple(
+                (
+                    _ns(datetime.combine(day, w.start, ISTANBUL)),
+                    _ns(datetime.combine(day, w.end, ISTANBUL)),
+                    w.phase,
+                )
+                for w in info.windows
+            ),
+        )
+    if len(cache) >= _SESSION_TIMES_MAX:
+        cache.clear()
+    cache[day] = out
+    return out
 
 
 # ------------------------------------------------------------------------------ market stats
@@ -616,14 +736,70 @@ def _ns(moment: datetime) -> int:
 class DailyStats:
     """Per symbol: average daily volume and daily volatility from the last ``lookback``
     completed sessions (never the current one: no look-ahead). Corporate actions rescale the
-    stored history so returns across an ex-date are not distorted."""
+    stored history so returns across an ex-date are not distorted.
 
-    def __init__(self, lookback: int = 20) -> None:
+    Sessions handed over with ``defer`` are folded in only when something reads the stats
+    (or rescales them): many runs never read them, and a fold needs only each symbol's last
+    ``lookback + 1`` sessions, however many are pending. The result is the one a fold session
+    by session gives.
+    """
+
+    def __init__(self, lookback: int = 20, universe: int = 0) -> None:
         self.lookback = lookback
+        self.universe = universe
+        """How many symbols there can be: a fold stops once that many have a full history."""
         self._volumes: dict[str, deque[float]] = {}
         self._closes: dict[str, deque[float]] = {}
+        self._pending: list[Any] = []
+
+    def defer(self, session: Any) -> None:
+        """A completed session (with ``volumes`` and ``closes`` mappings), folded when needed.
+        Sessions of an earlier chunk are folded first, so no more than two chunks are held."""
+        pending = self._pending
+        if pending and getattr(pending[-1], "chunk", None) is not getattr(session, "chunk", None):
+            self._fold()
+        self._pending.append(session)
+
+    def _fold(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        need_v, need_c = self.lookback, self.lookback + 1
+        vols: dict[str, list[float]] = {}
+        closes: dict[str, list[float]] = {}
+        full = 0
+        for s in reversed(pending):
+            for symbol, v in s.volumes.items():
+                got = vols.get(symbol)
+                if got is None:
+                    got = vols[symbol] = []
+                if len(got) < need_v:
+                    got.append(float(v))
+            for symbol, c in s.closes.items():
+                got = closes.get(symbol)
+                if got is None:
+                    got = closes[symbol] = []
+                if len(got) < need_c:
+                    got.append(float(c))
+                    if len(got) == need_c:
+                        full += 1
+            if full == len(closes) and full >= self.universe:
+                break  # every symbol has all the history it keeps: older sessions drop out
+        for symbol in sorted(vols):
+            dq = self._volumes.get(symbol)
+            if dq is None:
+                dq = self._volumes[symbol] = deque(maxlen=self.lookback)
+            dq.extend(reversed(vols[symbol]))
+        for symbol in sorted(closes):
+            dq = self._closes.get(symbol)
+            if dq is None:
+                dq = self._closes[symbol] = deque(maxlen=self.lookback + 1)
+            dq.extend(reversed(closes[symbol]))
 
     def end_session(self, volumes: Mapping[str, int], closes: Mapping[str, float]) -> None:
+        if self._pending:
+            self._fold()
         for symbol in sorted(volumes):
             dq = self._volumes.get(symbol)
             if dq is None:
@@ -636,6 +812,8 @@ class DailyStats:
             dq.append(float(closes[symbol]))
 
     def on_action(self, symbol: str, price_factor: float, share_factor: float) -> None:
+        if self._pending:
+            self._fold()
         if math.isfinite(price_factor) and symbol in self._closes:
             dq = self._closes[symbol]
             self._closes[symbol] = deque((c * price_factor for c in dq), maxlen=dq.maxlen)
@@ -644,11 +822,15 @@ class DailyStats:
             self._volumes[symbol] = deque((v * share_factor for v in dq), maxlen=dq.maxlen)
 
     def adv(self, symbol: str) -> float | None:
+        if self._pending:
+            self._fold()
         dq = self._volumes.get(symbol)
         return sum(dq) / len(dq) if dq else None
 
     def volatility(self, symbol: str) -> float | None:
         """Sample standard deviation of daily simple returns (needs 2 returns)."""
+        if self._pending:
+            self._fold()
         dq = self._closes.get(symbol)
         if dq is None or len(dq) < 3:
             return None
@@ -658,6 +840,66 @@ class DailyStats:
             return None
         mean = sum(rets) / len(rets)
         return math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
+
+
+class SessionADV(Mapping[str, float]):
+    """Average daily volume per symbol as of the session's start, computed when first read
+    (the fat-finger check, impact and TCA read it; most sessions nothing does). Symbols
+    without history are absent. ``freeze`` computes every symbol, so the values of the session
+    that is ending survive the stats moving on; ``reset`` opens the next session."""
+
+    __slots__ = ("_cache", "_complete", "_open", "_stats", "_symbols")
+
+    def __init__(self, stats: DailyStats, symbols: Mapping[str, Any]) -> None:
+        self._stats = stats
+        self._symbols = symbols
+        self._cache: dict[str, float | None] = {}
+        self._open = False
+        self._complete = False
+
+    def reset(self) -> None:
+        self._cache.clear()
+        self._open = True
+        self._complete = False
+
+    def freeze(self) -> None:
+        if self._open and not self._complete:
+            for symbol in self._symbols:
+                self._value(symbol)
+            self._complete = True
+
+    def _value(self, symbol: str) -> float | None:
+        try:
+            return self._cache[symbol]
+        except KeyError:
+            pass
+        if not self._open or symbol not in self._symbols:
+            return None
+        if self._complete:
+            return None
+        v = self._cache[symbol] = self._stats.adv(symbol)
+        return v
+
+    def __getitem__(self, symbol: str) -> float:
+        v = self._value(symbol)
+        if v is None:
+            raise KeyError(symbol)
+        return v
+
+    def get(self, symbol: str, default: Any = None) -> Any:  # type: ignore[override]
+        v = self._value(symbol)
+        return default if v is None else v
+
+    def __contains__(self, symbol: object) -> bool:
+        return isinstance(symbol, str) and self._value(symbol) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        if not self._open:
+            return iter(())
+        return iter([s for s in self._symbols if self._value(s) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class SessionVolatility(Mapping[str, float]):
@@ -762,6 +1004,9 @@ class BacktestEngine:
         if rules is SessionRules.EXCHANGE and self.calendar is None:
             raise ValueError("session_rules 'exchange' needs a calendar (or use 'bars')")
         self.exchange_rules = rules is SessionRules.EXCHANGE
+        self._session_times = (
+            session_times_cache(self.calendar) if self.calendar is not None else None
+        )
         self.clock = SimulatedClock()
         self.costs: CostModel = (
             bist_default_costs(config.commission_bps) if config.costs == "bist" else no_costs()
@@ -798,13 +1043,14 @@ class BacktestEngine:
             ticks=ticks,
         )
         self.band_rule = PriceBand(ticks=ticks) if config.price_bands else None
-        self.stats = DailyStats(config.stats_lookback)
+        self.stats = DailyStats(config.stats_lookback, universe=len(self.instruments))
         self.halts = sorted(halts, key=lambda h: (h.start_ns, h.end_ns, h.symbol or ""))
 
         # market state
         self.last: dict[str, float] = {}
         self.bands: dict[str, Band] = {}
-        self.adv: dict[str, float] = {}
+        self.adv = SessionADV(self.stats, self.instruments)
+        """Average daily volume per symbol as of the session's start (computed when read)."""
         self.vol = SessionVolatility(self.stats, self.instruments, config.default_volatility)
         """Daily volatility per symbol as of the session's start (computed when read)."""
         self.halted: set[str] = set()
@@ -853,10 +1099,28 @@ class BacktestEngine:
         self._order_chunks: list[pl.DataFrame] = []
         self._tca_chunks: list[pl.DataFrame] = []
         self._tca_recent: list[pl.DataFrame] = []
-        self._stats_due: tuple[Mapping[str, int], Mapping[str, float]] | None = None
-        """The last session's volumes and closes, folded into ``stats`` at the next session's
-        start (nothing reads them before), so ``vol`` stays as of the session's start for the
-        TCA at its end."""
+        self._stats_due: _Session | None = None
+        """The last session, handed to ``stats`` at the next session's start (nothing reads
+        them before), so ``vol`` stays as of the session's start for the TCA at its end."""
+        self._slipping = slipping
+        self._mark_interval = config.mark_interval_minutes
+        self._tca_on = config.tca
+        strategy_type = type(strategy)
+        self._on_session_start = (
+            strategy.on_session_start
+            if getattr(strategy_type, "on_session_start", None) is not Strategy.on_session_start
+            else None
+        )
+        """None when the strategy keeps the base class's no-op (nothing to call)."""
+        self._on_session_end = (
+            strategy.on_session_end
+            if getattr(strategy_type, "on_session_end", None) is not Strategy.on_session_end
+            else None
+        )
+        self._notify_fill = getattr(strategy_type, "on_fill", None) is not Strategy.on_fill
+        self._notify_update = (
+            getattr(strategy_type, "on_order_update", None) is not Strategy.on_order_update
+        )
         self._prev_last_bars: pl.DataFrame | None = None
         self.bars_processed = 0
         self.error: str | None = None
@@ -869,57 +1133,51 @@ class BacktestEngine:
         try:
             self.start()
             for chunk in self.source.chunks():
-                for session in _sessions(chunk, self._names):
-                    self.open_session(session)
-                    self._run_bars(session)
-                    self.close_session()
+                self._run_chunk(_Chunk(chunk, self._names, cumv=self._slipping))
         except _StrategyFailure as failure:
             self.error = failure.message
         return self.finish()
 
-    def _run_bars(self, s: _Session) -> None:
-        """The hot loop: a few microseconds per bar, strategy included."""
-        sym, ts, te = s.symbol, s.ts, s.ts_end
-        op, hi, lo, cl, vo, vw, tc, cv = (
-            s.open,
-            s.high,
-            s.low,
-            s.close,
-            s.volume,
-            s.vwap,
-            s.trade_count,
-            s.cum_volume,
-        )
+    def _run_chunk(self, c: _Chunk) -> None:
+        """The hot loop: a few microseconds per bar, strategy included; the chunk's lists are
+        bound once, and sessions are ranges of them."""
+        sym, ts, te = c.symbol, c.ts, c.ts_end
+        op, hi, lo, cl, vo, vw, tc = c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trade_count
+        cv = c.cumv
         working = self.working
         last = self.last
-        clock = self.clock
+        advance = self.clock.advance_to
         ctx = self.ctx
         on_bar = self.strategy.on_bar
         fill = self.fill_bars
-        n = s.n
-        i = 0
-        now = -1
-        try:
-            for i in range(n):
-                t = te[i]
-                if t != now:
-                    if t > self.next_timer:
-                        self.fire_timers(t)
-                    clock.advance_to(t)
-                    now = t
-                symbol = sym[i]
-                bar = Bar(symbol, ts[i], t, op[i], hi[i], lo[i], cl[i], vo[i], vw[i], tc[i])
-                if working.get(symbol):
-                    fill(symbol, bar, cv[i])
-                last[symbol] = cl[i]
-                try:
-                    on_bar(ctx, bar)
-                except _StrategyFailure:
-                    raise
-                except Exception as exc:
-                    raise _StrategyFailure(self._blame("on_bar", symbol, t, exc)) from exc
-        finally:
-            self.bars_processed += i + 1 if n else 0
+        open_session, close_session = self.open_session, self.close_session
+        for s in c.sessions():
+            open_session(s)
+            start = i = s.lo
+            stop = s.hi
+            now = -1
+            try:
+                for i in range(start, stop):
+                    t = te[i]
+                    if t != now:
+                        if t > self.next_timer:
+                            self.fire_timers(t)
+                        advance(t)
+                        now = t
+                    symbol = sym[i]
+                    bar = Bar(symbol, ts[i], t, op[i], hi[i], lo[i], cl[i], vo[i], vw[i], tc[i])
+                    if symbol in working:
+                        fill(symbol, bar, cv[i] if cv is not None else 0)
+                    last[symbol] = cl[i]
+                    try:
+                        on_bar(ctx, bar)
+                    except _StrategyFailure:
+                        raise
+                    except Exception as exc:
+                        raise _StrategyFailure(self._blame("on_bar", symbol, t, exc)) from exc
+            finally:
+                self.bars_processed += i + 1 - start if stop > start else 0
+            close_session()
 
     # ------------------------------------------------------------------- run start and end
 
@@ -932,7 +1190,10 @@ class BacktestEngine:
         warm = self.source.warmup()
         if warm.height:
             for (day,), part in warm.group_by("day", maintain_order=True):
-                for _, symbol, pf, sf, _ in action_events(self._actions_due(day), self.last):
+                due = self._actions_due(day)
+                for _, symbol, pf, sf, _ in (
+                    action_events(due, self.last) if due is not None else ()
+                ):
                     self.stats.on_action(symbol, pf, sf)
                 vols = dict(zip(part["symbol"].to_list(), part["volume"].to_list(), strict=True))
                 closes = dict(zip(part["symbol"].to_list(), part["close"].to_list(), strict=True))
@@ -960,11 +1221,10 @@ class BacktestEngine:
                     )
                 ts = self.clock.now_ns()
                 for symbol in sorted(self.working):
-                    states = self.working[symbol]
+                    states = self.working.pop(symbol)
                     if states:
                         for r in self.fill_model.expire(states, ts):
                             self._on_report(r, notify=False)
-                    self.working[symbol] = []
             try:
                 self.strategy.on_stop(self.ctx)
             except Exception as exc:  # the run is over; report it rather than lose the result
@@ -980,64 +1240,72 @@ class BacktestEngine:
         day = session.day
         self.session = session
         self.day = day
-        info = None
-        if self.calendar is not None:
-            try:
-                info = self.calendar.session(day)
-            except ValueError:
-                info = None
+        cal = self.calendar
+        info = session_times(cal, day, self._session_times) if cal is not None else None
         first_bar = session.first_ts
         last_bar = session.last_ts_end
         if info is not None:
-            t0 = min(_ns(info.first_order_time), first_bar)
-            t_end = max(_ns(info.last_trade_time), last_bar)
+            t0 = min(info.first_order_ns, first_bar)
+            t_end = max(info.last_trade_ns, last_bar)
             if self.exchange_rules:
-                session.windows = [
-                    (
-                        _ns(datetime.combine(day, w.start, ISTANBUL)),
-                        _ns(datetime.combine(day, w.end, ISTANBUL)),
-                        w.phase,
-                    )
-                    for w in info.windows
-                ]
+                session.windows = list(info.windows)
         else:
             t0, t_end = first_bar, last_bar
-        t0 = max(t0, self.clock.now_ns())
-        session.t0, session.t_end = t0, max(t_end, t0)
-        self.clock.advance_to(t0)
+        clock = self.clock
+        now = clock.now_ns()
+        if now > t0:
+            t0 = now
+        session.t0, session.t_end = t0, (t_end if t_end > t0 else t0)
+        clock.advance_to(t0)
         self.session_open = True
         self._traded_today = 0.0
-        self.portfolio.settle(t0)
+        pending = self.portfolio._pending_keys  # (settle only when something is due)
+        if pending and pending[0] <= t0:
+            self.portfolio.settle(t0)
         self.risk_ctx.day = day
-        self.risk.counters.roll_day(day)
+        counters = self.risk.counters
+        if counters.day != day:
+            counters.roll_day(day)
         # client order ids must be unique within a session (as FIX requires of ClOrdID);
         # remembering only this session's keeps memory flat over long runs
-        self.seen_ids = set(self.books)
+        if self.books or self.seen_ids:
+            self.seen_ids = set(self.books)
 
+        if self._ex_dates:
+            due = self._actions_due(day)
+        else:
+            due = None
+            self._applied_through = day
+        if due is not None:
+            # the action callbacks see the last session's ADV, as the strategy would live
+            self.adv.freeze()
         if self._stats_due is not None:
-            self.stats.end_session(*self._stats_due)
+            self.stats.defer(self._stats_due)
             self._stats_due = None
-        self._corporate_actions(day, t0)
+        if due is not None:
+            self._corporate_actions(due, t0)
         # bands from the previous close (already adjusted for today's actions)
-        self.bands.clear()
         if self.band_rule is not None:
+            self.bands.clear()
             for symbol, close in self.last.items():
                 if close > 0:
                     with contextlib.suppress(ValueError):  # no tick schedule that day
                         self.bands[symbol] = self.band_rule.daily(close, day)
-        for symbol in self.instruments:
-            a = self.stats.adv(symbol)
-            if a is not None:
-                self.adv[symbol] = a
+        elif self.bands:
+            self.bands.clear()
+        self.adv.reset()
         self.vol.reset()
         # timers: halts and marks of the session
-        self._schedule_session_timers(session)
+        if self.halts or self._mark_interval:
+            self._schedule_session_timers(session)
         # orders held since the last session enter the opening auction (or the session start)
-        held, self.off_session = self.off_session, []
-        phase = SessionPhase.OPENING_AUCTION if session.windows else SessionPhase.CONTINUOUS
-        for state in held:
-            self._enter(state, t0, phase, notify=True)
-        self._call("on_session_start", None, self.strategy.on_session_start, self.ctx, day)
+        if self.off_session:
+            held, self.off_session = self.off_session, []
+            phase = SessionPhase.OPENING_AUCTION if session.windows else SessionPhase.CONTINUOUS
+            for state in held:
+                self._enter(state, t0, phase, notify=True)
+        if self._on_session_start is not None:
+            self._call("on_session_start", None, self._on_session_start, self.ctx, day)
 
     def _schedule_session_timers(self, session: _Session) -> None:
         t0, t_end = session.t0, session.t_end
@@ -1096,31 +1364,51 @@ class BacktestEngine:
         session = self.session
         assert session is not None
         t_end = session.t_end
-        self.fire_timers(t_end, inclusive=True)
-        self.clock.advance_to(max(t_end, self.clock.now_ns()))
-        t_end = self.clock.now_ns()
+        if self._timers:
+            self.fire_timers(t_end, inclusive=True)
+        clock = self.clock
+        if t_end > clock.now_ns():
+            clock.advance_to(t_end)
+        t_end = clock.now_ns()
         # DAY orders end with the session
-        for symbol in sorted(self.working):
-            states = self.working[symbol]
-            if not states:
-                continue
-            if self.exchange_rules and session.windows is not None:
-                expiring = states
-            else:
-                expiring = [st for st in states if self.books[st.order.client_order_id].met_bar]
-            if expiring:
-                for r in self.fill_model.expire(expiring, t_end):
-                    self._on_report(r)
-                self.working[symbol] = [st for st in states if not st.status.is_terminal]
-        equity = self.portfolio.mark_close(self.last, t_end)
-        self.risk.on_equity(equity, t_end, session.day)
-        self.days.append(session.day)
+        if self.working:
+            for symbol in sorted(self.working):
+                states = self.working.get(symbol)
+                if not states:
+                    continue
+                if self.exchange_rules and session.windows is not None:
+                    expiring = states
+                else:
+                    books = self.books
+                    expiring = [st for st in states if books[st.order.client_order_id].met_bar]
+                if expiring:
+                    for r in self.fill_model.expire(expiring, t_end):
+                        self._on_report(r)
+                    self._set_working(
+                        symbol,
+                        [st for st in self.working.get(symbol, ()) if not st.status.is_terminal],
+                    )
+        equity = self.portfolio.mark(self.last, t_end, True)
+        day = session.day
+        self.risk.on_equity(equity, t_end, day)
+        self.days.append(day)
         self.traded.append(self._traded_today)
         self.session_open = False
-        self._stats_due = (session.volumes, session.closes)
-        self._call("on_session_end", None, self.strategy.on_session_end, self.ctx, session.day)
-        self._flush_orders()
-        self._remember_last_bars(session)
+        self._stats_due = session
+        on_end = self._on_session_end
+        if on_end is not None:
+            try:
+                on_end(self.ctx, day)
+            except _StrategyFailure:
+                raise
+            except Exception as exc:
+                raise _StrategyFailure(
+                    self._blame("on_session_end", None, clock.now_ns(), exc)
+                ) from exc
+        if self.finished or len(self._fills) >= _FLUSH_ROWS or len(self._trips.rows) >= _FLUSH_ROWS:
+            self._flush_orders()
+        if self._tca_on:
+            self._remember_last_bars(session)
         if self.progress is not None:
             self.progress(session.day)
 
@@ -1132,27 +1420,28 @@ class BacktestEngine:
 
     # ----------------------------------------------------------------- corporate actions
 
-    def _actions_due(self, day: date) -> pl.DataFrame:
+    def _actions_due(self, day: date) -> pl.DataFrame | None:
         """Actions with an ex-date after the last day processed and up to ``day`` (an ex-date
-        on a day without a session takes effect before the next session)."""
-        acts = self._actions
-        if acts.height == 0:
-            return acts
+        on a day without a session takes effect before the next session); None if none."""
         dates = self._ex_dates
+        if not dates:
+            self._applied_through = day
+            return None
+        acts = self._actions
         applied = self._applied_through
         lo = bisect.bisect_right(dates, applied) if applied is not None else 0
         if lo >= bisect.bisect_right(dates, day):  # nothing due: skip the frame filters
             self._applied_through = day
-            return acts.clear()
+            return None
         due = acts.filter(pl.col("ex_date") <= day)
         if self._applied_through is not None:
             due = due.filter(pl.col("ex_date") > self._applied_through)
         self._applied_through = day
         return due
 
-    def _corporate_actions(self, day: date, t0: int) -> None:
-        """Apply the actions due before ``day``'s session, one ex-date at a time."""
-        for ex_date, symbol, pf, sf, rows in action_events(self._actions_due(day), self.last):
+    def _corporate_actions(self, due: pl.DataFrame, t0: int) -> None:
+        """Apply the actions due before the session (``due``), one ex-date at a time."""
+        for ex_date, symbol, pf, sf, rows in action_events(due, self.last):
             self.portfolio.apply_corporate_actions(rows, t0)
             kinds = rows["kind"].to_list()
             single = rows.height == 1
@@ -1184,7 +1473,7 @@ class BacktestEngine:
         if states:
             for state in list(states):
                 self._cancel_working(state, ts, reason)
-            self.working[symbol] = []
+        self.working.pop(symbol, None)
 
     # -------------------------------------------------------------------------- orders
 
@@ -1457,7 +1746,7 @@ class BacktestEngine:
             return self._cancel_unentered(state, now, "cancelled by the strategy")
         self.risk.record_cancel(client_order_id)
         report = self._cancel_working(state, now, "cancelled by the strategy")
-        self.working[symbol] = [s for s in self.working.get(symbol, []) if s is not state]
+        self._set_working(symbol, [s for s in self.working.get(symbol, ()) if s is not state])
         return report
 
     def cancel_all(self, symbol: str | None = None) -> list[ExecutionReport]:
@@ -1524,7 +1813,16 @@ class BacktestEngine:
             return
         for r in reports:
             self._on_report(r)
-        self.working[symbol] = [st for st in self.working[symbol] if not st.status.is_terminal]
+        self._set_working(
+            symbol, [st for st in self.working.get(symbol, ()) if not st.status.is_terminal]
+        )
+
+    def _set_working(self, symbol: str, states: list[OrderState]) -> None:
+        """``working`` holds no empty lists, so ``symbol in working`` means orders work."""
+        if states:
+            self.working[symbol] = states
+        else:
+            self.working.pop(symbol, None)
 
     def _on_report(self, r: ExecutionReport, notify: bool = True) -> None:
         book = self.books.get(r.client_order_id)
@@ -1580,9 +1878,11 @@ class BacktestEngine:
         return r
 
     def _notify(self, r: ExecutionReport) -> None:
-        callback = self.strategy.on_fill if r.last_qty else self.strategy.on_order_update
-        name = "on_fill" if r.last_qty else "on_order_update"
-        self._call(name, r.symbol, callback, self.ctx, r)
+        if r.last_qty:
+            if self._notify_fill:
+                self._call("on_fill", r.symbol, self.strategy.on_fill, self.ctx, r)
+        elif self._notify_update:
+            self._call("on_order_update", r.symbol, self.strategy.on_order_update, self.ctx, r)
 
     # ------------------------------------------------------------------------ account
 
@@ -1640,11 +1940,9 @@ class BacktestEngine:
         self.finished = []
         if self._fills and (final or len(self._fills) >= _FLUSH_ROWS):
             self._fill_chunks.append(
-                pl.DataFrame(
-                    self._fills,
-                    schema={**FILL_SCHEMA, "ts": pl.Int64},
-                    orient="row",
-                ).with_columns(pl.col("ts").cast(TS))
+                frame_from_rows(self._fills, {**FILL_SCHEMA, "ts": pl.Int64}).with_columns(
+                    pl.col("ts").cast(TS)
+                )
             )
             self._fills = []
         # an empty frame per session costs more than the session
@@ -1655,9 +1953,7 @@ class BacktestEngine:
         if self._order_rows and (final or len(self._order_rows) >= _FLUSH_ROWS):
             schema = {"_seq": pl.Int64, **ORDER_SCHEMA, "ts": pl.Int64}
             self._order_chunks.append(
-                pl.DataFrame(self._order_rows, schema=schema, orient="row").with_columns(
-                    pl.col("ts").cast(TS)
-                )
+                frame_from_rows(self._order_rows, schema).with_columns(pl.col("ts").cast(TS))
             )
             self._order_rows = []
         if self._tca_recent and (final or len(self._tca_recent) >= _COMPACT_FRAMES):
@@ -1727,40 +2023,58 @@ class BacktestEngine:
         )
 
     def _result(self) -> BacktestResult:
-        equity = self.portfolio.equity_curve()
-        if equity.height == 0:
-            equity = empty(EQUITY_SCHEMA)
-        closes = self.portfolio.equity_curve(close_only=True)
-        n = min(len(self.days), closes.height)
-        eq = closes["equity"].to_list()[:n]
-        prev = [self.config.initial_cash, *eq[:-1]]
-        daily = pl.DataFrame(
-            {
-                "day": self.days[:n],
-                "equity": eq,
-                "returns": [e / p - 1.0 if p else math.nan for e, p in zip(eq, prev, strict=True)],
-                "gross_exposure": closes["gross_exposure"].to_list()[:n],
-                "net_exposure": closes["net_exposure"].to_list()[:n],
-                "turnover": [
-                    t / p if p else math.nan for t, p in zip(self.traded[:n], prev, strict=True)
-                ],
-            },
-            schema=DAILY_SCHEMA,
-        )
+        """The result: fills and orders now, the figures and the derived frames when first
+        read (``Deferred``; they depend only on the finished run, captured here)."""
         orders = (
             pl.concat(self._order_chunks).sort("_seq").drop("_seq")
             if self._order_chunks
             else empty(ORDER_SCHEMA)
         )
         fills = pl.concat(self._fill_chunks) if self._fill_chunks else empty(FILL_SCHEMA)
-        trips = pl.concat(self._trip_chunks) if self._trip_chunks else empty(ROUND_TRIP_SCHEMA)
-        if self._tca_chunks:
-            tca = pl.concat(self._tca_chunks).sort("ts", "client_order_id")
-            by_strategy = tca_by_strategy(tca)
-        else:
-            tca = pl.DataFrame(schema=TCA_COLUMNS)
-            by_strategy = tca_by_strategy(tca)
-        stats = self._stats(daily, orders, fills, trips)
+        trip_chunks, tca_chunks = self._trip_chunks, self._tca_chunks
+        curve = self.portfolio.equity_curve
+        initial = float(self.config.initial_cash)
+        days, traded = self.days, self.traded
+        scalars = self._stat_scalars()
+
+        def daily() -> pl.DataFrame:
+            return daily_frame(curve(close_only=True), days, traded, initial)
+
+        def equity() -> pl.DataFrame:
+            frame = curve()
+            return frame if frame.height else empty(EQUITY_SCHEMA)
+
+        def trips() -> pl.DataFrame:
+            return pl.concat(trip_chunks) if trip_chunks else empty(ROUND_TRIP_SCHEMA)
+
+        def tca() -> pl.DataFrame:
+            if tca_chunks:
+                return pl.concat(tca_chunks).sort("ts", "client_order_id")
+            return pl.DataFrame(schema=TCA_COLUMNS)
+
+        result = BacktestResult(
+            equity=Deferred(equity),
+            daily=Deferred(daily),
+            orders=orders,
+            fills=fills,
+            round_trips=Deferred(trips),
+            tca=Deferred(tca),
+            tca_by_strategy=Deferred(lambda: tca_by_strategy(result.tca)),
+            stats=Deferred(
+                lambda: summary_figures(
+                    result.daily, orders, fills, result.round_trips, initial, scalars
+                )
+            ),
+            config=self._config_record(),
+            error=self.error,
+            synthetic=bool(self.source.synthetic),
+            strategy=self.strategy.name,
+            name=self.config.name or self.strategy.name,
+            extra=self._extra(),
+        )
+        return result
+
+    def _config_record(self) -> dict[str, Any]:
         config = self.config.model_dump(mode="json")
         config["strategy"] = {
             "name": self.strategy.name,
@@ -1768,31 +2082,26 @@ class BacktestEngine:
             "strategy_id": self.strategy.strategy_id,
             "parameters": self.strategy.parameters(),
         }
-        symbols = list(self.instruments)
-        extra = {
-            "symbols": symbols,
+        return config
+
+    def _extra(self) -> dict[str, Any]:
+        return {
+            "symbols": list(self.instruments),
             "first_day": str(self.days[0]) if self.days else None,
             "last_day": str(self.days[-1]) if self.days else None,
             "sessions": len(self.days),
             "bars": self.bars_processed,
             "risk_events": [e.to_dict() for e in self.risk.events],
         }
-        return BacktestResult(
-            equity=equity,
-            daily=daily,
-            orders=orders,
-            fills=fills,
-            round_trips=trips,
-            tca=tca,
-            tca_by_strategy=by_strategy,
-            stats=stats,
-            config=config,
-            error=self.error,
-            synthetic=bool(self.source.synthetic),
-            strategy=self.strategy.name,
-            name=self.config.name or self.strategy.name,
-            extra=extra,
-        )
+
+    def _stat_scalars(self) -> dict[str, float]:
+        """The figures that come from the engine rather than the frames."""
+        return {
+            "traded_value": float(sum(self.traded)),
+            "bars": float(self.bars_processed),
+            "dividends": float(self.portfolio.total_dividends),
+            "withholding_tax": float(self.portfolio.withholding_tax),
+        }
 
     def _stats(
         self,
@@ -1801,40 +2110,75 @@ class BacktestEngine:
         fills: pl.DataFrame,
         trips: pl.DataFrame,
     ) -> dict[str, float]:
-        returns = daily["returns"].to_numpy()
-        stats: dict[str, float] = {}
-        if returns.size:
-            stats.update({k: float(v) for k, v in summary_stats(returns).items()})
-        else:
-            stats.update({"total_return": math.nan, "cagr": math.nan, "sharpe_ratio": math.nan})
-            stats["max_drawdown"] = math.nan
-        final = float(daily["equity"][-1]) if daily.height else self.config.initial_cash
-        rejected = orders.filter(pl.col("status") == str(OrderStatus.REJECTED)).height
-        wins = trips.filter(pl.col("pnl") > 0).height
-        stats.update(
-            {
-                "initial_capital": float(self.config.initial_cash),
-                "final_equity": final,
-                "total_pnl": final - float(self.config.initial_cash),
-                # correctly rounded: a float column's sum depends on how it is chunked
-                "fees": math.fsum(fills["fees"].to_list()) if fills.height else 0.0,
-                "orders": float(orders.height),
-                "fills": float(fills.height),
-                "rejects": float(rejected),
-                "round_trips": float(trips.height),
-                "win_rate": wins / trips.height if trips.height else math.nan,
-                "traded_value": float(sum(self.traded)),
-                "avg_daily_turnover": float(daily["turnover"].mean()) if daily.height else math.nan,
-                "avg_gross_exposure": float((daily["gross_exposure"] / daily["equity"]).mean())
-                if daily.height
-                else math.nan,
-                "sessions": float(daily.height),
-                "bars": float(self.bars_processed),
-                "dividends": float(self.portfolio.total_dividends),
-                "withholding_tax": float(self.portfolio.withholding_tax),
-            }
+        return summary_figures(
+            daily, orders, fills, trips, float(self.config.initial_cash), self._stat_scalars()
         )
-        return stats
+
+
+def daily_frame(
+    closes: pl.DataFrame, days: Sequence[date], traded: Sequence[float], initial_cash: float
+) -> pl.DataFrame:
+    """One row per session from the close marks (``Portfolio.equity_curve(close_only=True)``),
+    the session days and the value traded in each."""
+    n = min(len(days), closes.height)
+    eq = closes["equity"].to_list()[:n]
+    prev = [initial_cash, *eq[:-1]]
+    return pl.DataFrame(
+        {
+            "day": days[:n],
+            "equity": eq,
+            "returns": [e / p - 1.0 if p else math.nan for e, p in zip(eq, prev, strict=True)],
+            "gross_exposure": closes["gross_exposure"].to_list()[:n],
+            "net_exposure": closes["net_exposure"].to_list()[:n],
+            "turnover": [t / p if p else math.nan for t, p in zip(traded[:n], prev, strict=True)],
+        },
+        schema=DAILY_SCHEMA,
+    )
+
+
+def summary_figures(
+    daily: pl.DataFrame,
+    orders: pl.DataFrame,
+    fills: pl.DataFrame,
+    trips: pl.DataFrame,
+    initial_cash: float,
+    scalars: Mapping[str, float],
+) -> dict[str, float]:
+    """``BacktestResult.stats``: the return metrics of the daily returns and the run's counts."""
+    returns = daily["returns"].to_numpy()
+    stats: dict[str, float] = {}
+    if returns.size:
+        stats.update({k: float(v) for k, v in summary_stats(returns).items()})
+    else:
+        stats.update({"total_return": math.nan, "cagr": math.nan, "sharpe_ratio": math.nan})
+        stats["max_drawdown"] = math.nan
+    final = float(daily["equity"][-1]) if daily.height else initial_cash
+    rejected = orders.filter(pl.col("status") == str(OrderStatus.REJECTED)).height
+    wins = trips.filter(pl.col("pnl") > 0).height
+    stats.update(
+        {
+            "initial_capital": initial_cash,
+            "final_equity": final,
+            "total_pnl": final - initial_cash,
+            # correctly rounded: a float column's sum depends on how it is chunked
+            "fees": math.fsum(fills["fees"].to_list()) if fills.height else 0.0,
+            "orders": float(orders.height),
+            "fills": float(fills.height),
+            "rejects": float(rejected),
+            "round_trips": float(trips.height),
+            "win_rate": wins / trips.height if trips.height else math.nan,
+            "traded_value": scalars["traded_value"],
+            "avg_daily_turnover": float(daily["turnover"].mean()) if daily.height else math.nan,
+            "avg_gross_exposure": float((daily["gross_exposure"] / daily["equity"]).mean())
+            if daily.height
+            else math.nan,
+            "sessions": float(daily.height),
+            "bars": scalars["bars"],
+            "dividends": scalars["dividends"],
+            "withholding_tax": scalars["withholding_tax"],
+        }
+    )
+    return stats
 
 
 def action_events(

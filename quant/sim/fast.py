@@ -44,12 +44,14 @@ from quant.sim.backtest import (
     FrameBarSource,
     HaltWindow,
     SessionRules,
-    _ns,
     _Session,
     _sessions,
     _StrategyFailure,
     action_events,
+    session_times,
+    session_times_cache,
     source_for,
+    summary_figures,
 )
 from quant.sim.costs import TAKER
 from quant.sim.result import (
@@ -60,6 +62,7 @@ from quant.sim.result import (
     ROUND_TRIP_SCHEMA,
     TS,
     BacktestResult,
+    Deferred,
 )
 from quant.sim.strategy import Bar, TargetPositionStrategy
 
@@ -461,6 +464,15 @@ def _kernel_applies(
     return not any(strategy.targets.values())
 
 
+def _const(value: object, n: int, dtype: pl.DataType) -> pl.Series:
+    """``n`` copies of ``value`` (``pl.repeat`` has a fixed cost of a query)."""
+    return pl.Series([value] * n, dtype=dtype)
+
+
+def _non_decreasing(a: np.ndarray) -> bool:
+    return bool(a.size < 2 or (a[1:] >= a[:-1]).all())
+
+
 def _bars_of(source: BarSource) -> pl.DataFrame:
     """The history sorted by symbol then time."""
     if isinstance(source, FrameBarSource):
@@ -470,6 +482,8 @@ def _bars_of(source: BarSource) -> pl.DataFrame:
         if not chunks:
             return pl.DataFrame()
         frame = pl.concat(chunks, how="vertical_relaxed")
+    if frame["symbol"].is_sorted() and frame["ts"].is_sorted():
+        return frame  # (symbol, ts) in order already: the stable sort would not move a row
     return frame.sort("symbol", "ts", maintain_order=True)
 
 
@@ -499,14 +513,12 @@ def _session_ends(
     t_end = last_te.astype(np.int64).copy()
     cal = engine.calendar
     if cal is not None:
+        cache = session_times_cache(cal)
         for k, day in enumerate(days):
-            try:
-                info = cal.session(day)
-            except ValueError:
-                info = None
+            info = session_times(cal, day, cache)
             if info is not None:
-                t0[k] = min(_ns(info.first_order_time), int(t0[k]))
-                t_end[k] = max(_ns(info.last_trade_time), int(t_end[k]))
+                t0[k] = min(info.first_order_ns, int(t0[k]))
+                t_end[k] = max(info.last_trade_ns, int(t_end[k]))
     return np.maximum.accumulate(np.maximum(t_end, t0))
 
 
@@ -522,7 +534,10 @@ def _kernel(engine: BacktestEngine, strategy: TargetPositionStrategy) -> Backtes
     n_symbols = len(names)
     day_series = bars["day"]
     day_int = day_series.cast(pl.Int32).to_numpy()
-    days_int = np.unique(day_int)
+    if _non_decreasing(day_int):
+        days_int = day_int[np.concatenate(([True], day_int[1:] != day_int[:-1]))]
+    else:
+        days_int = np.unique(day_int)
     if _actions_in_sessions(source, engine._names, day_series.max()):
         return None
     columns = ("symbol", "ts", "open", "high", "low", "close", "volume", "day")
@@ -538,7 +553,10 @@ def _kernel(engine: BacktestEngine, strategy: TargetPositionStrategy) -> Backtes
     target = np.asarray(signals.target, dtype=np.int64)
     decide = np.asarray(signals.decide, dtype=bool)
 
-    sym = bars["symbol"].replace_strict(code, return_dtype=pl.Int64).to_numpy()
+    if n_symbols == 1:
+        sym = np.zeros(bars.height, dtype=np.int64)
+    else:
+        sym = bars["symbol"].replace_strict(code, return_dtype=pl.Int64).to_numpy()
     te = bars["ts_end"].dt.epoch("ns").to_numpy()
     ts = bars["ts"].dt.epoch("ns").to_numpy()
     opens = bars["open"].to_numpy()
@@ -547,9 +565,12 @@ def _kernel(engine: BacktestEngine, strategy: TargetPositionStrategy) -> Backtes
     n = sym.size
     session = np.searchsorted(days_int, day_int)
     # processing order: by day, close time, then the source's order (symbol)
-    order = np.lexsort((te, session))
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n)
+    if _non_decreasing(session) and _non_decreasing(te):
+        rank = np.arange(n)  # already in processing order (one symbol, say): lexsort's answer
+    else:
+        order = np.lexsort((te, session))
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
 
     # orders: where a decision moves the target off the previous one (the position, as every
     # earlier order has filled by the time the symbol's next bar is decided on)
@@ -671,8 +692,17 @@ def _kernel(engine: BacktestEngine, strategy: TargetPositionStrategy) -> Backtes
     # frames
     sid = strategy.strategy_id
     n_orders = r.size
-    ids = [f"{sid}-{k:06d}" for k in range(1, n_orders + 1)]
-    ids_series = pl.Series("client_order_id", ids, dtype=pl.String)
+    # f"{sid}-{k:06d}" for k = 1..n, as StrategyContext.next_order_id makes them
+    if n_orders < 4096:  # (a Python list is quicker for few; polars for many)
+        ids = [f"{sid}-{k:06d}" for k in range(1, n_orders + 1)]
+        ids_series = pl.Series("client_order_id", ids, dtype=pl.String)
+    else:
+        ids_series = pl.select(
+            (
+                pl.lit(f"{sid}-")
+                + pl.int_range(1, n_orders + 1, dtype=pl.Int64).cast(pl.String).str.zfill(6)
+            ).alias("client_order_id")
+        ).to_series()
     fill_of_order = np.flatnonzero(has_fill)[fill_order]
     fills = pl.DataFrame(
         {
@@ -685,90 +715,103 @@ def _kernel(engine: BacktestEngine, strategy: TargetPositionStrategy) -> Backtes
             "quantity": pl.Series(fq_sorted, dtype=pl.Int64),
             "price": pl.Series(fill_price, dtype=pl.Float64),
             "fees": pl.Series(np.zeros(n_fills), dtype=pl.Float64),
-            "liquidity": pl.Series([TAKER] * n_fills, dtype=pl.String),
+            "liquidity": _const(TAKER, n_fills, pl.String),
         },
         schema=FILL_SCHEMA,
     )
     last_session_end = int(t_end[-1])
-    status = np.where(has_fill, str(OrderStatus.FILLED), "")
-    reason = np.where(has_fill, _FILLED_REASON, "")
-    for k in np.flatnonzero(~has_fill).tolist():
+    status = _const(str(OrderStatus.FILLED), n_orders, pl.String)
+    reason = _const(_FILLED_REASON, n_orders, pl.String)
+    unfilled = np.flatnonzero(~has_fill)
+    if unfilled.size:
         # no later bar of the symbol: held off-session at the end, or working and expired
-        if te[r[k]] >= last_session_end:
-            status[k] = str(OrderStatus.CANCELLED)
-            reason[k] = _CANCELLED_AT_END
-        else:
-            status[k] = str(OrderStatus.EXPIRED)
-            reason[k] = _EXPIRED_AT_END
+        held = te[r[unfilled]] >= last_session_end
+        status = status.scatter(
+            unfilled,
+            pl.Series(
+                np.where(held, str(OrderStatus.CANCELLED), str(OrderStatus.EXPIRED)).tolist(),
+                dtype=pl.String,
+            ),
+        )
+        reason = reason.scatter(
+            unfilled,
+            pl.Series(np.where(held, _CANCELLED_AT_END, _EXPIRED_AT_END).tolist(), dtype=pl.String),
+        )
     avg = np.full(n_orders, np.nan)
     avg[has_fill] = (0.0 + fill_price[np.argsort(fill_order)] * fq) / fq
     orders = pl.DataFrame(
         {
             "client_order_id": ids_series,
-            "strategy_id": pl.Series([str(sid)] * n_orders, dtype=pl.String),
+            "strategy_id": _const(str(sid), n_orders, pl.String),
             "symbol": pl.Series(osym).replace_strict(
                 dict(enumerate(names)), return_dtype=pl.String
             ),
             "side": pl.Series(side, dtype=pl.Int8),
             "quantity": pl.Series(qty, dtype=pl.Int64),
-            "order_type": pl.Series([str(OrderType.MARKET)] * n_orders, dtype=pl.String),
-            "limit_price": pl.Series([None] * n_orders, dtype=pl.Float64),
+            "order_type": _const(str(OrderType.MARKET), n_orders, pl.String),
+            "limit_price": _const(None, n_orders, pl.Float64),
             "ts": pl.Series(te[r]).cast(TS),
-            "status": pl.Series(status, dtype=pl.String),
+            "status": status,
             "filled_qty": pl.Series(np.where(has_fill, qty, 0), dtype=pl.Int64),
             "avg_price": pl.Series(avg, dtype=pl.Float64, nan_to_null=True),
             "fees": pl.Series(np.zeros(n_orders), dtype=pl.Float64),
-            "reject_code": pl.Series([None] * n_orders, dtype=pl.String),
-            "reason": pl.Series(reason, dtype=pl.String),
+            "reject_code": _const(None, n_orders, pl.String),
+            "reason": reason,
         },
         schema=ORDER_SCHEMA,
     )
-    daily = pl.DataFrame(
-        {
-            "day": days,
-            "equity": equity,
-            "returns": equity / prev_eq - 1.0,
-            "gross_exposure": gross,
-            "net_exposure": mv,
-            "turnover": traded / prev_eq,
-        },
-        schema=DAILY_SCHEMA,
-    )
-    equity_frame = pl.DataFrame(
-        {
-            "ts": pl.Series(t_end).cast(TS),
-            "cash": cash_k,
-            "market_value": mv,
-            "equity": equity,
-            "gross_exposure": gross,
-            "net_exposure": mv,
-        },
-        schema=EQUITY_SCHEMA,
-    )
-    e_in, e_out, t_sym, t_side, entered, ev, exited, xv = _round_trips(
-        fsym_sorted, fside_sorted, fq_sorted, fill_price, n_symbols
-    )
-    fill_ts = te[fr][fill_order]
-    entry_price = ev / entered
-    exit_price = xv / exited
-    cost = ev * (exited / entered)
-    pnl = t_side * (xv - cost) - 0.0
-    trips = pl.DataFrame(
-        {
-            "symbol": pl.Series(t_sym).replace_strict(
-                dict(enumerate(names)), return_dtype=pl.String
-            ),
-            "side": pl.Series(t_side, dtype=pl.Int8),
-            "quantity": pl.Series(entered, dtype=pl.Int64),
-            "entry_ts": pl.Series(fill_ts[e_in]).cast(TS),
-            "exit_ts": pl.Series(fill_ts[e_out]).cast(TS),
-            "entry_price": entry_price,
-            "exit_price": exit_price,
-            "pnl": pnl,
-            "return": np.where(cost != 0, pnl / np.where(cost != 0, cost, 1.0), np.nan),
-        },
-        schema=ROUND_TRIP_SCHEMA,
-    )
+
+    def daily() -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "day": days,
+                "equity": equity,
+                "returns": equity / prev_eq - 1.0,
+                "gross_exposure": gross,
+                "net_exposure": mv,
+                "turnover": traded / prev_eq,
+            },
+            schema=DAILY_SCHEMA,
+        )
+
+    def equity_frame() -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "ts": pl.Series(t_end).cast(TS),
+                "cash": cash_k,
+                "market_value": mv,
+                "equity": equity,
+                "gross_exposure": gross,
+                "net_exposure": mv,
+            },
+            schema=EQUITY_SCHEMA,
+        )
+
+    def trips() -> pl.DataFrame:
+        e_in, e_out, t_sym, t_side, entered, ev, exited, xv = _round_trips(
+            fsym_sorted, fside_sorted, fq_sorted, fill_price, n_symbols
+        )
+        fill_ts = te[fr][fill_order]
+        entry_price = ev / entered
+        exit_price = xv / exited
+        cost = ev * (exited / entered)
+        pnl = t_side * (xv - cost) - 0.0
+        return pl.DataFrame(
+            {
+                "symbol": pl.Series(t_sym).replace_strict(
+                    dict(enumerate(names)), return_dtype=pl.String
+                ),
+                "side": pl.Series(t_side, dtype=pl.Int8),
+                "quantity": pl.Series(entered, dtype=pl.Int64),
+                "entry_ts": pl.Series(fill_ts[e_in]).cast(TS),
+                "exit_ts": pl.Series(fill_ts[e_out]).cast(TS),
+                "entry_price": entry_price,
+                "exit_price": exit_price,
+                "pnl": pnl,
+                "return": np.where(cost != 0, pnl / np.where(cost != 0, cost, 1.0), np.nan),
+            },
+            schema=ROUND_TRIP_SCHEMA,
+        )
 
     final = {}
     for s_code, t in zip(sym[d].tolist(), target[d].tolist(), strict=True):
@@ -777,7 +820,9 @@ def _kernel(engine: BacktestEngine, strategy: TargetPositionStrategy) -> Backtes
     engine.days = days
     engine.traded = traded.tolist()
     engine.bars_processed = n
-    return _assemble(engine, equity_frame, daily, orders, fills, trips)
+    return _assemble(
+        engine, Deferred(equity_frame), Deferred(daily), orders, fills, Deferred(trips)
+    )
 
 
 _FILLED_REASON = ""
@@ -787,45 +832,34 @@ _CANCELLED_AT_END = "the backtest ended before the next session"
 
 def _assemble(
     engine: BacktestEngine,
-    equity: pl.DataFrame,
-    daily: pl.DataFrame,
+    equity: Deferred,
+    daily: Deferred,
     orders: pl.DataFrame,
     fills: pl.DataFrame,
-    trips: pl.DataFrame,
+    trips: Deferred,
 ) -> BacktestResult:
     """The ``BacktestResult`` the engine's ``_result`` builds, from the kernel's frames."""
     strategy = engine.strategy
-    tca = pl.DataFrame(schema=TCA_COLUMNS)
-    stats = engine._stats(daily, orders, fills, trips)
-    config = engine.config.model_dump(mode="json")
-    config["strategy"] = {
-        "name": strategy.name,
-        "class": type(strategy).__name__,
-        "strategy_id": strategy.strategy_id,
-        "parameters": strategy.parameters(),
-    }
-    days = engine.days
-    extra = {
-        "symbols": list(engine.instruments),
-        "first_day": str(days[0]) if days else None,
-        "last_day": str(days[-1]) if days else None,
-        "sessions": len(days),
-        "bars": engine.bars_processed,
-        "risk_events": [],
-    }
-    return BacktestResult(
+    initial = float(engine.config.initial_cash)
+    scalars = engine._stat_scalars()
+    result = BacktestResult(
         equity=equity,
         daily=daily,
         orders=orders,
         fills=fills,
         round_trips=trips,
-        tca=tca,
-        tca_by_strategy=tca_by_strategy(tca),
-        stats=stats,
-        config=config,
+        tca=Deferred(lambda: pl.DataFrame(schema=TCA_COLUMNS)),
+        tca_by_strategy=Deferred(lambda: tca_by_strategy(result.tca)),
+        stats=Deferred(
+            lambda: summary_figures(
+                result.daily, orders, fills, result.round_trips, initial, scalars
+            )
+        ),
+        config=engine._config_record(),
         error=None,
         synthetic=bool(engine.source.synthetic),
         strategy=strategy.name,
         name=engine.config.name or strategy.name,
-        extra=extra,
+        extra={**engine._extra(), "risk_events": []},
     )
+    return result

@@ -57,11 +57,10 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from quant.data.schema import CorporateActionKind
@@ -80,6 +79,47 @@ def _money(x: float | Decimal) -> float:
 
 def _value(quantity: int | float, price: float) -> Decimal:
     return Decimal(repr(float(price))) * Decimal(repr(quantity))
+
+
+_UNITS = 10_000
+"""Price units per TRY (1/10,000: every BIST tick, and every price with 4 decimals)."""
+_EXACT_BELOW = 1e11
+"""Below this, a float with at most 4 decimals is exactly its shortest repr's decimal value (it
+has at most 15 significant digits), so integer arithmetic on its units is the decimal one."""
+
+
+def _fill_amount(sign: int, qty: int, price: float, fees: float) -> float:
+    """The cash a fill moves, ``_money(-(value + fees))`` for a buy or ``_money(value - fees)``
+    for a sale (half up to the kuruş on the decimal values), by integer arithmetic when the
+    price and the fees are exact in 1/10,000 and 1/100 units, else with ``Decimal``."""
+    units = round(price * _UNITS)
+    fee_kurus = round(fees * 100)
+    if (
+        price < _EXACT_BELOW
+        and units / _UNITS == price
+        and fees < _EXACT_BELOW
+        and fee_kurus / 100 == fees
+    ):
+        gross = units * qty
+        amount = -(gross + fee_kurus * 100) if sign > 0 else gross - fee_kurus * 100
+        kurus = (amount + 50) // 100 if amount >= 0 else -((-amount + 50) // 100)
+        return kurus / 100
+    gross_d = _value(qty, price)
+    fees_d = Decimal(repr(fees))
+    return _money(-gross_d - fees_d if sign > 0 else gross_d - fees_d)
+
+
+def _business_days_after(day: date, n: int) -> date:
+    """``numpy.busday_offset(day, n, roll="forward")`` on Monday-Friday weeks."""
+    wd = day.weekday()
+    if wd >= 5:  # roll a weekend day forward to Monday
+        day = day + timedelta(days=7 - wd)
+        wd = 0
+    weeks, rest = divmod(n, 5)
+    days = weeks * 7 + rest
+    if wd + rest >= 5:
+        days += 2
+    return day + timedelta(days=days)
 
 
 def istanbul_date(ts_ns: int) -> date:
@@ -223,6 +263,8 @@ class Portfolio:
         self._pending: dict[int, list[float]] = {}
         self._pending_keys: list[int] = []
         self._settle_cache: dict[date, int] = {}
+        self._settle_span = (0, 0, 0)
+        """(first ns, end ns, settlement ns) of the Istanbul day of the last trade."""
         # equity curve columns
         self._c_ts: list[int] = []
         self._c_cash: list[float] = []
@@ -272,14 +314,14 @@ class Portfolio:
             raise ValueError(f"fill price must be positive, got {price!r}")
         if not (math.isfinite(fees) and fees >= 0):
             raise ValueError(f"fees must be non-negative, got {fees!r}")
-        side = Side(side)
+        if type(side) is not Side:
+            side = Side(side)
         sign = side.sign
         pos = self._get(symbol)
         realised = self._trade(pos, sign * qty, float(price))
-        fees = _money(fees)
+        fees = _money(fees) if fees else float(fees)
         pos.fees = round(pos.fees + fees, 2)
-        gross = _value(qty, price)
-        amount = _money(-gross - Decimal(repr(fees)) if sign > 0 else gross - Decimal(repr(fees)))
+        amount = _fill_amount(sign, qty, price, fees)
         self.cash = round(self.cash + amount, 2)
         pos.last_price = float(price)
         settles = self._book_settlement(ts_ns, amount)
@@ -331,20 +373,25 @@ class Portfolio:
         """When a trade at ``ts_ns`` settles: 00:00 Istanbul on the T+n session (UTC ns)."""
         if self.settlement_days == 0:
             return ts_ns
+        lo, hi, out = self._settle_span
+        if lo <= ts_ns < hi:
+            return out
         day = istanbul_date(ts_ns)
         cached = self._settle_cache.get(day)
-        if cached is not None:
-            return cached
-        if self.calendar is not None:
-            t = day if self.calendar.is_session(day) else self.calendar.next_session(day)
-            for _ in range(self.settlement_days):
-                t = self.calendar.next_session(t)
-        else:
-            t = np.busday_offset(np.datetime64(day, "D"), self.settlement_days, roll="forward")
-            t = t.astype("datetime64[D]").astype(date)
-        out = istanbul_midnight_ns(t)
-        self._settle_cache[day] = out
-        return out
+        if cached is None:
+            if self.calendar is not None:
+                t = day if self.calendar.is_session(day) else self.calendar.next_session(day)
+                for _ in range(self.settlement_days):
+                    t = self.calendar.next_session(t)
+            else:
+                t = _business_days_after(day, self.settlement_days)
+            cached = self._settle_cache[day] = istanbul_midnight_ns(t)
+        self._settle_span = (
+            istanbul_midnight_ns(day),
+            istanbul_midnight_ns(day + timedelta(days=1)),
+            cached,
+        )
+        return cached
 
     def settlement_date(self, ts_ns: int) -> date:
         return istanbul_date(self.settlement_ns(ts_ns))
@@ -413,27 +460,33 @@ class Portfolio:
         Symbols in ``prices`` with no position are ignored; held symbols missing from ``prices``
         keep their last price. Cost is O(positions), whatever the size of ``prices``.
         """
-        if self._pending_keys and self._pending_keys[0] <= ts_ns:
+        keys = self._pending_keys
+        if keys and keys[0] <= ts_ns:
             self.settle(ts_ns)
         mv = gross = 0.0
-        get = prices.get
-        for sym, pos in self.positions.items():
-            q = pos.quantity
-            if not q:
-                continue
-            p = get(sym)
-            if p is not None and p == p:  # not NaN
-                pos.last_price = float(p)
-            v = q * pos.price
-            mv += v
-            gross += abs(v)
+        if self.positions:
+            get = prices.get
+            for sym, pos in self.positions.items():
+                q = pos.quantity
+                if not q:
+                    continue
+                p = get(sym)
+                if p is not None and p == p:  # not NaN
+                    pos.last_price = float(p)
+                last = pos.last_price
+                v = q * (pos.avg_cost if last != last else last)  # Position.price
+                mv += v
+                gross += abs(v)
+        cash = self.cash
         self._c_ts.append(ts_ns)
-        self._c_cash.append(self.cash)
+        self._c_cash.append(cash)
         self._c_mv.append(mv)
         self._c_gross.append(gross)
         self._c_close.append(close)
-        self.last_ts_ns = ts_ns if self.last_ts_ns is None else max(self.last_ts_ns, ts_ns)
-        return self.cash + mv
+        before = self.last_ts_ns
+        if before is None or ts_ns > before:
+            self.last_ts_ns = ts_ns
+        return cash + mv
 
     def mark_close(self, closes: Mapping[str, float], ts_ns: int) -> float:
         """Mark at the session's closing prices (a record tagged ``close``)."""

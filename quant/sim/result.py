@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,18 +92,70 @@ def empty(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=dict(schema))
 
 
+def frame_from_rows(rows: list[tuple], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """``pl.DataFrame(rows, schema=schema, orient="row")``, built column by column (a
+    transpose in Python, then one typed Series per column: a few times faster)."""
+    if not rows:
+        return empty(schema)
+    columns = zip(*rows, strict=True)
+    return pl.DataFrame(
+        [
+            pl.Series(name, list(col), dtype=dtype)
+            for (name, dtype), col in zip(schema.items(), columns, strict=True)
+        ]
+    )
+
+
+class Deferred:
+    """A ``BacktestResult`` field computed when first read (``fn()``, once).
+
+    The figures and the derived frames of a long run cost milliseconds to assemble, more
+    than a daily backtest's own work, and many callers (a sweep reading one figure, a parity
+    check reading the fills) read a few of them. ``fn`` must depend only on the finished run.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+
+
+class _Lazy:
+    """A dataclass field that resolves a ``Deferred`` value on first read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.key = f"_lazy_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:  # no default: the field stays required
+            raise AttributeError(self.name)
+        value = obj.__dict__[self.key]
+        if type(value) is Deferred:
+            value = obj.__dict__[self.key] = value.fn()
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.key] = value
+
+
 @dataclass
 class BacktestResult:
-    """The outcome of one backtest (see the module docstring for conventions)."""
+    """The outcome of one backtest (see the module docstring for conventions).
 
-    equity: pl.DataFrame
-    daily: pl.DataFrame
-    orders: pl.DataFrame
-    fills: pl.DataFrame
-    round_trips: pl.DataFrame
-    tca: pl.DataFrame
-    tca_by_strategy: pl.DataFrame
-    stats: dict[str, float]
+    Any field given as a ``Deferred`` is computed when first read (the engine defers the
+    figures and the derived frames); reading, comparing, pickling or saving a result
+    resolves them, so it behaves as if they had been computed up front.
+    """
+
+    equity: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    daily: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    orders: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    fills: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    round_trips: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    tca: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    tca_by_strategy: pl.DataFrame = _Lazy()  # type: ignore[assignment]
+    stats: dict[str, float] = _Lazy()  # type: ignore[assignment]
     config: dict[str, Any]
     error: str | None = None
     synthetic: bool = False
@@ -115,6 +167,15 @@ class BacktestResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in _LAZY_FIELDS:
+            state[f"_lazy_{name}"] = getattr(self, name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def headline(self) -> dict[str, float]:
         """The figures the CLI prints: return, CAGR, Sharpe, drawdown, trades, fees, rejects."""
@@ -190,6 +251,7 @@ class BacktestResult:
 
 
 _FRAMES = ("equity", "daily", "orders", "fills", "round_trips", "tca", "tca_by_strategy")
+_LAZY_FIELDS = (*_FRAMES, "stats")
 
 
 def _json_safe(value: Any) -> Any:
@@ -290,7 +352,7 @@ class RoundTripTracker:
         if not rows:
             return empty(ROUND_TRIP_SCHEMA)
         schema = {**ROUND_TRIP_SCHEMA, "entry_ts": pl.Int64, "exit_ts": pl.Int64}
-        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        frame = frame_from_rows(rows, schema)
         return frame.with_columns(pl.col("entry_ts", "exit_ts").cast(TS))
 
 

@@ -189,15 +189,16 @@ class MovingAverageCrossover(TargetPositionStrategy):
         m = u.size
         cs = np.concatenate([[0], np.cumsum(u)])
         k = np.arange(m)
-        valid = k >= slow - 1
         fsum = np.zeros(m, dtype=np.int64)
         ssum = np.zeros(m, dtype=np.int64)
-        fsum[valid] = cs[k[valid] + 1] - cs[k[valid] + 1 - fast]
-        ssum[valid] = cs[k[valid] + 1] - cs[k[valid] + 1 - slow]
+        if m >= slow:  # the windows ending at bars slow-1 .. m-1, as slices of the sums
+            fsum[slow - 1 :] = cs[slow:] - cs[slow - fast : m + 1 - fast]
+            ssum[slow - 1 :] = cs[slow:] - cs[: m + 1 - slow]
         if self.adjust_for_actions:
             self._adjust_windows(u, events, fsum, ssum)
         diff = fsum * slow - ssum * fast
-        sign = np.where(valid, np.sign(diff), 0)
+        sign = np.sign(diff)
+        sign[: slow - 1] = 0
         # last non-zero sign before each bar (0 if none)
         idx = np.where(sign != 0, k, -1)
         last_idx = np.maximum.accumulate(idx)
@@ -206,8 +207,10 @@ class MovingAverageCrossover(TargetPositionStrategy):
         cross_up = (sign > 0) & (prev_sign < 0)
         cross_down = (sign < 0) & (prev_sign > 0)
         crosses = np.flatnonzero(cross_up | cross_down)
-        # walk the crosses and the share events in order (few of each)
         share_events = [(e, sf) for e, _, sf in events if sf != 1.0]
+        if not share_events:
+            return self._targets_at_crosses(crosses, cross_up, closes, m)
+        # walk the crosses and the share events in order (few of each)
         points = sorted(
             [(int(c), 1, 0.0) for c in crosses] + [(e, 0, sf) for e, sf in share_events]
         )  # at one bar the action (kind 0, before the session) precedes the cross (kind 1)
@@ -231,6 +234,27 @@ class MovingAverageCrossover(TargetPositionStrategy):
                 decide[at] = True
             current = new
         target[position:] = current
+        return target, decide
+
+    def _targets_at_crosses(
+        self, crosses: np.ndarray, cross_up: np.ndarray, closes: np.ndarray, m: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The walk over the crosses without share events, in arrays: the target after each
+        cross holds until the next one, and a cross decides when it changes the target."""
+        if crosses.size == 0:
+            return np.zeros(m, dtype=np.int64), np.zeros(m, dtype=bool)
+        up = cross_up[crosses]
+        if self.quantity is not None:
+            size = np.full(crosses.size, self.quantity, dtype=np.int64)
+        else:
+            size = np.array([self._size(float(c)) for c in closes[crosses]], dtype=np.int64)
+        down = np.zeros(crosses.size, dtype=np.int64) if self.long_only else -size
+        new = np.where(up, size, down)
+        before = np.concatenate([[0], new[:-1]]).astype(np.int64)
+        decide = np.zeros(m, dtype=bool)
+        decide[crosses] = new != before
+        seg = np.searchsorted(crosses, np.arange(m), side="right") - 1
+        target = np.where(seg >= 0, new[np.maximum(seg, 0)], 0).astype(np.int64)
         return target, decide
 
     def _adjust_windows(

@@ -98,7 +98,15 @@ def test_backtest_bench_smoke(tmp_path: Path) -> None:
         first = trades["first_fills"][0]
         assert first["quantity"] == bench.QUANTITY and first["price"] > 0
         engines = figures["engines"]
-        expected = {"event", "fast", "backtrader", "vectorbt", "backtrader_stock"}
+        expected = {
+            "event",
+            "fast",
+            "backtrader",
+            "vectorbt",
+            "backtrader_stock",
+            "event_full",
+            "fast_full",
+        }
         if name == "daily":
             expected.add("event_default_chunks")
         assert set(engines) == expected
