@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from quant.execution.orders import Order, OrderState, OrderType, RejectCode, Side
+from quant.execution.orders import (
+    Order,
+    OrderState,
+    OrderType,
+    RejectCode,
+    Side,
+    fast_frozen_init,
+)
 from quant.market.bands import Band
 from quant.market.instrument import Instrument
 from quant.risk.limits import RiskLimits, ThrottleKey
@@ -49,6 +56,7 @@ def _pct(x: float) -> str:
     return f"{x * 100:.4g}%"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     """The answer to "may this order go out?": accepted, or a reject code and a reason."""
@@ -66,6 +74,7 @@ ACCEPT = RiskDecision(accepted=True)
 """The one accept decision (checks return this singleton, so ``is ACCEPT`` works)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class OpenQuantity:
     """Shares still working in open orders of one symbol, per side."""
@@ -146,7 +155,25 @@ UNCLASSIFIED = "(unclassified)"
 _NO_OPEN = OpenQuantity()
 
 
+_KEYS: dict[tuple[str, str, ThrottleKey], str] = {}
+_KEYS_MAX = 1 << 16
+
+
 def _key_of(strategy_id: str, symbol: str, mode: ThrottleKey) -> str:
+    """The counter key of a strategy and symbol (made once per pair and mode: every
+    accepted order and every fill looks one up)."""
+    if type(strategy_id) is not str or type(symbol) is not str or type(mode) is not ThrottleKey:
+        return _make_key(strategy_id, symbol, mode)
+    k = (strategy_id, symbol, mode)
+    key = _KEYS.get(k)
+    if key is None:
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        key = _KEYS[k] = _make_key(strategy_id, symbol, mode)
+    return key
+
+
+def _make_key(strategy_id: str, symbol: str, mode: ThrottleKey) -> str:
     if mode is ThrottleKey.STRATEGY_SYMBOL:
         return f"{strategy_id}|{symbol}"
     if mode is ThrottleKey.STRATEGY:
@@ -189,7 +216,9 @@ class ActivityCounters:
 
     def record_order(self, key: str, ts_ns: int, window_ns: int) -> None:
         """Remember an accepted order's time and drop times that can no longer count."""
-        times = self.order_times.setdefault(key, deque())
+        times = self.order_times.get(key)
+        if times is None:
+            times = self.order_times[key] = deque()
         times.append(int(ts_ns))
         horizon = max(times) - window_ns
         while times and times[0] <= horizon:

@@ -35,7 +35,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from quant.execution.orders import ExecutionReport, Order, RejectCode
+from quant.execution.orders import ExecutionReport, Order, RejectCode, Side
 from quant.risk.checks import (
     ACCEPT,
     PRE_TRADE_CHECKS,
@@ -116,6 +116,65 @@ def _safe_is_reducing(order: Order, context: RiskContext) -> bool:
         return False
 
 
+def _switched_off(limits: RiskLimits) -> set[RejectCode]:
+    """Checks these limits switch off entirely: they return ACCEPT for any order without
+    reading the order or the context."""
+    skip = set()
+    if limits.max_order_quantity is None:
+        skip.add(RejectCode.ORDER_SIZE)
+    if limits.max_orders_per_window is None:
+        skip.add(RejectCode.THROTTLE)
+    if limits.max_order_to_trade_ratio is None:
+        skip.add(RejectCode.ORDER_TO_TRADE_RATIO)
+    if limits.max_order_notional is None:
+        skip.add(RejectCode.NOTIONAL)
+    if limits.max_position_shares is None and limits.max_position_notional is None:
+        skip.add(RejectCode.POSITION_LIMIT)
+    if all(
+        x is None
+        for x in (
+            limits.max_symbol_exposure_pct,
+            limits.max_sector_gross_pct,
+            limits.max_sector_net_pct,
+            limits.max_gross_exposure_pct,
+            limits.max_net_exposure_pct,
+        )
+    ):
+        skip.add(RejectCode.EXPOSURE)
+    if not limits.check_buying_power:
+        skip.add(RejectCode.INSUFFICIENT_FUNDS)
+    return skip
+
+
+def _not_applicable(limits: RiskLimits, priced: bool, sell: bool) -> set[RejectCode]:
+    """Checks that return ACCEPT at once for an order with (``priced``) or without a limit
+    price, on the sell (``sell``) or buy side, under ``limits``."""
+    skip = set()
+    if not priced:
+        skip.add(RejectCode.OFF_TICK)
+        skip.add(RejectCode.OUTSIDE_BAND)
+        if limits.fat_finger_adv_pct is None and limits.fat_finger_notional is None:
+            skip.add(RejectCode.FAT_FINGER)
+    else:
+        if not limits.check_tick:
+            skip.add(RejectCode.OFF_TICK)
+        if not limits.check_band:
+            skip.add(RejectCode.OUTSIDE_BAND)
+        if limits.price_collar_pct is None:
+            skip.add(RejectCode.PRICE_COLLAR)
+        if (
+            limits.fat_finger_price_pct is None
+            and limits.fat_finger_adv_pct is None
+            and limits.fat_finger_notional is None
+        ):
+            skip.add(RejectCode.FAT_FINGER)
+    if sell:
+        skip.add(RejectCode.INSUFFICIENT_FUNDS)
+    else:
+        skip.add(RejectCode.SHORT_SALE)
+    return skip
+
+
 class RiskEngine:
     """Pre-trade checks, trading state, portfolio guards and kill switch for one account."""
 
@@ -138,7 +197,8 @@ class RiskEngine:
         self._last_equity: float | None = None
         self._state = TradingState.ACTIVE
         self._plan_limits: RiskLimits | None = None
-        self._plan: tuple[tuple[RejectCode, Any], ...] = ()
+        self._plans: dict[tuple[bool, bool] | None, tuple[tuple[RejectCode, Any], ...]] = {}
+        self._reads: dict[tuple[bool, bool], tuple[bool, bool]] = {}
 
     # --- state -------------------------------------------------------------------------------
 
@@ -303,7 +363,7 @@ class RiskEngine:
         if not decision.accepted:
             return decision
         limits, counters = self.limits, self.counters
-        for code, check in self._checks_for(limits):
+        for code, check in self._checks_for(limits, order):
             try:  # as ``guarded``: a check that cannot evaluate rejects with its own code
                 decision = check(order, context, limits, counters)
             except Exception as exc:
@@ -315,20 +375,43 @@ class RiskEngine:
         self._record_accepted(order)
         return ACCEPT
 
-    def _checks_for(self, limits: RiskLimits) -> tuple[tuple[RejectCode, Any], ...]:
-        """``PRE_TRADE_CHECKS`` less the ones these limits switch off entirely (they would
-        return ACCEPT without reading anything), worked out once per limits object."""
+    def _checks_for(
+        self, limits: RiskLimits, order: Order | None = None
+    ) -> tuple[tuple[RejectCode, Any], ...]:
+        """``PRE_TRADE_CHECKS`` less the ones that would return ACCEPT for ``order`` without
+        reading anything: limits switched off entirely, price checks for an order without a
+        limit price, side-specific checks for the other side. Worked out once per limits
+        object and kind of order (limit price or not, buy or sell); None: every kind."""
         if self._plan_limits is not limits:
-            skip = set()
-            if limits.max_order_quantity is None:
-                skip.add(RejectCode.ORDER_SIZE)
-            if limits.max_orders_per_window is None:
-                skip.add(RejectCode.THROTTLE)
-            if limits.max_order_to_trade_ratio is None:
-                skip.add(RejectCode.ORDER_TO_TRADE_RATIO)
-            self._plan = tuple((c, f) for c, f in PRE_TRADE_CHECKS if c not in skip)
+            self._plans = {}
+            self._reads = {}
             self._plan_limits = limits
-        return self._plan
+        key = None if order is None else (order.limit_price is not None, order.side is Side.SELL)
+        plan = self._plans.get(key)
+        if plan is None:
+            skip = _switched_off(limits)
+            if key is not None:
+                priced, sell = key
+                skip |= _not_applicable(limits, priced, sell)
+            plan = self._plans[key] = tuple((c, f) for c, f in PRE_TRADE_CHECKS if c not in skip)
+        return plan
+
+    def reads_account(self, order: Order) -> tuple[bool, bool]:
+        """Whether ``check(order, ...)`` reads the context's (equity, buying power): a host
+        can skip working out what no check will read. ``order`` must be well formed (a
+        ``Side``; the structure check refuses anything else before these are read)."""
+        limits = self.limits
+        key = (order.limit_price is not None, order.side is Side.SELL)
+        if self._plan_limits is limits:
+            reads = self._reads.get(key)
+            if reads is not None:
+                return reads
+        codes = {c for c, _ in self._checks_for(limits, order)}
+        reads = self._reads[key] = (
+            RejectCode.EXPOSURE in codes,
+            RejectCode.INSUFFICIENT_FUNDS in codes,
+        )
+        return reads
 
     def _record_accepted(self, order: Order) -> None:
         self.counters.record_order(
@@ -342,7 +425,7 @@ class RiskEngine:
         key = self._order_keys.get(report.client_order_id)
         if key is None:
             return
-        if report.is_fill:
+        if report.last_qty > 0:  # (``report.is_fill``)
             self.counters.record_trade(*key)
         if report.status.is_terminal:
             del self._order_keys[report.client_order_id]

@@ -6,6 +6,8 @@ kill switch), the ``BarFillModel`` (exchange entry checks, fills with a volume-p
 the ``CostModel`` (slippage and BIST fees) and the ``Portfolio`` (cash, T+2 settlement, marks,
 corporate actions). Everything is driven by a ``SimulatedClock`` set from the data, so a run is
 deterministic: the same data, configuration and strategy give the same result, bit for bit.
+This engine replays bars (``on_bar``); a day of trades and quotes, with ``on_trade`` and
+``on_quote``, runs through ``quant.sim.tick.run_tick_day`` (the trade/quote fidelity level).
 
 Streaming
 ---------
@@ -69,6 +71,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import heapq
 import itertools
 import math
@@ -88,7 +91,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from quant.clock import SimulatedClock
 from quant.data.corporate_actions import adjustment_factors, trading_day
 from quant.data.lake import Lake
-from quant.data.schema import DataKind, conform, polars_schema
+from quant.data.schema import DataKind, conform
+from quant.data.schema import polars_schema as _polars_schema
 from quant.execution.orders import (
     ExecutionReport,
     IllegalTransition,
@@ -134,7 +138,17 @@ from quant.sim.result import (
     empty,
     frame_from_rows,
 )
-from quant.sim.strategy import Bar, CorporateActionEvent, Strategy, StrategyContext
+from quant.sim.strategy import (
+    Bar,
+    CorporateActionEvent,
+    Strategy,
+    StrategyContext,
+    TargetPositionStrategy,
+)
+
+polars_schema = functools.cache(_polars_schema)
+"""``quant.data.schema.polars_schema``, made once per kind (a few hundred microseconds each:
+it goes through an Arrow table), for the empty frames every run starts with."""
 
 _NS = 1_000_000_000
 _MINUTE_NS = 60 * _NS
@@ -237,6 +251,15 @@ class BarSource(Protocol):
     def corporate_actions(self) -> pl.DataFrame:
         """Actions of the symbols (CORPORATE_ACTIONS schema), any dates."""
         ...
+
+
+def _conform_bars(bars: pl.DataFrame) -> pl.DataFrame:
+    """``conform(bars, BARS)``; a frame already in the schema (columns, order and types) is
+    taken as it is, which is what ``conform`` would return (its select costs a millisecond)."""
+    schema = polars_schema(DataKind.BARS)
+    if bars.schema == schema:
+        return bars
+    return conform(bars, DataKind.BARS)
 
 
 def _with_day(frame: pl.DataFrame) -> pl.DataFrame:
@@ -392,7 +415,7 @@ class FrameBarSource:
         chunk_sessions: int | None = None,
         synthetic: bool | None = None,
     ) -> None:
-        frame = _with_day(conform(bars, DataKind.BARS))
+        frame = _with_day(_conform_bars(bars))
         if start is not None and end is not None and start >= end:
             raise ValueError(f"empty date range: {start} is not before {end}")
         self._warm = frame.filter(pl.col("day") < start) if start is not None else frame.clear()
@@ -504,12 +527,12 @@ class _Chunk:
         self._agg: pl.DataFrame | None = None
         self._agg_starts: list[int] | None = None
         # one interned str object per symbol: dictionary lookups then hash once
-        self.symbol: list[str] = [names[x] for x in frame["symbol"].to_list()]
+        self.symbol: list[str] = list(map(names.__getitem__, frame["symbol"].to_list()))
         self.close: list[float] = frame["close"].to_list()
         self.volume: list[int] = frame["volume"].to_list()
         self.cumv: list[int] | None = frame["_cumv"].to_list() if "_cumv" in frame.columns else None
-        self.ts: list[int] = frame["ts"].dt.epoch("ns").to_list()
-        self.ts_end: list[int] = frame["ts_end"].dt.epoch("ns").to_list()
+        self.ts: list[int] = _epoch_ns(frame["ts"])
+        self.ts_end: list[int] = _epoch_ns(frame["ts_end"])
         empty: list = []
         self.open = frame["open"].to_list() if as_lists else empty
         self.high = frame["high"].to_list() if as_lists else empty
@@ -523,13 +546,23 @@ class _Chunk:
         if n == 0:
             return
         day_num = self.frame["day"].cast(pl.Int32).to_numpy()
-        cuts = (np.flatnonzero(day_num[1:] != day_num[:-1]) + 1).tolist()
+        cut_at = np.flatnonzero(day_num[1:] != day_num[:-1]) + 1
+        cuts = cut_at.tolist()
         starts = [0, *cuts]
         stops = [*cuts, n]
+        nums = [int(day_num[0]), *day_num[cut_at].tolist()]  # each session's day number
+        day_of = _DAYS.get
         ts, te = self.ts, self.ts_end
-        for k, (lo, hi) in enumerate(zip(starts, stops, strict=True)):
-            day = date.fromordinal(_EPOCH_ORDINAL + int(day_num[lo]))
-            yield _Session(day, self, k, lo, hi, min(ts[lo:hi]), te[hi - 1])
+        for k, lo in enumerate(starts):
+            hi = stops[k]
+            num = nums[k]
+            day = day_of(num)
+            if day is None:
+                day = _day(num)
+            # the first bar's open: the earliest open (bars are in order of their close)
+            yield _Session(
+                day, self, k, lo, hi, ts[lo] if hi - lo == 1 else min(ts[lo:hi]), te[hi - 1]
+            )
 
     def day_volumes(self, k: int) -> dict[str, int]:
         """Session ``k``'s volume per symbol (symbols in order of first bar), from one
@@ -586,6 +619,13 @@ class _Session:
         "windows",
     )
 
+    _closes: dict[str, float]
+    _volumes: dict[str, int]
+    _part: pl.DataFrame
+    _last_bars: pl.DataFrame
+    t0: int
+    t_end: int
+
     def __init__(
         self, day: date, chunk: _Chunk, k: int, lo: int, hi: int, first_ts: int, last_ts_end: int
     ) -> None:
@@ -598,52 +638,61 @@ class _Session:
         self.first_ts = first_ts
         """Open of the session's first bar and close of its last one (UTC ns)."""
         self.last_ts_end = last_ts_end
-        self._closes: dict[str, float] | None = None
-        self._volumes: dict[str, int] | None = None
-        self._part: pl.DataFrame | None = None
-        self._last_bars: pl.DataFrame | None = None
-        self.t0 = 0
-        self.t_end = 0
         self.windows: list[tuple[int, int, SessionPhase]] | None = None
         """Phase windows ``(start, end, phase)`` in UTC ns; None in bars mode."""
+        # ``t0`` / ``t_end`` (first order-entry time, last trade time) are set when the
+        # session opens; the lazily made fields below stay unset until first read (a daily
+        # run makes a session per bar)
 
     @property
     def closes(self) -> dict[str, float]:
         """Each symbol's last close of the session (symbols in order of first bar)."""
-        if self._closes is None:
-            c, lo, hi = self.chunk, self.lo, self.hi
-            self._closes = dict(zip(c.symbol[lo:hi], c.close[lo:hi], strict=True))
+        try:
+            return self._closes
+        except AttributeError:
+            pass
+        c, lo, hi = self.chunk, self.lo, self.hi
+        self._closes = dict(zip(c.symbol[lo:hi], c.close[lo:hi], strict=True))
         return self._closes
 
     @property
     def volumes(self) -> dict[str, int]:
         """Each symbol's volume over the session."""
-        if self._volumes is None:
-            c, lo, hi = self.chunk, self.lo, self.hi
-            if c.cumv is not None:
-                self._volumes = dict(zip(c.symbol[lo:hi], c.cumv[lo:hi], strict=True))
-            elif hi - lo > _LOOP_BARS:
-                self._volumes = c.day_volumes(self._k)
-            else:
-                out: dict[str, int] = {}
-                get = out.get
-                for s, v in zip(c.symbol[lo:hi], c.volume[lo:hi], strict=True):
-                    out[s] = get(s, 0) + v
-                self._volumes = out
+        try:
+            return self._volumes
+        except AttributeError:
+            pass
+        c, lo, hi = self.chunk, self.lo, self.hi
+        if c.cumv is not None:
+            self._volumes = dict(zip(c.symbol[lo:hi], c.cumv[lo:hi], strict=True))
+        elif hi - lo > _LOOP_BARS:
+            self._volumes = c.day_volumes(self._k)
+        else:
+            out: dict[str, int] = {}
+            get = out.get
+            for s, v in zip(c.symbol[lo:hi], c.volume[lo:hi], strict=True):
+                out[s] = get(s, 0) + v
+            self._volumes = out
         return self._volumes
 
     @property
     def frame(self) -> pl.DataFrame:
         """The session's rows of the chunk (processing order)."""
-        if self._part is None:
-            self._part = self.chunk.frame.slice(self.lo, self.n)
+        try:
+            return self._part
+        except AttributeError:
+            pass
+        self._part = self.chunk.frame.slice(self.lo, self.n)
         return self._part
 
     @property
     def last_bars(self) -> pl.DataFrame:
         """The session's last bar of each symbol (for the arrival price of the next orders)."""
-        if self._last_bars is None:
-            self._last_bars = self.chunk.last_bars(self._k)
+        try:
+            return self._last_bars
+        except AttributeError:
+            pass
+        self._last_bars = self.chunk.last_bars(self._k)
         return self._last_bars
 
 
@@ -651,6 +700,24 @@ _BAR_COLUMNS = tuple(polars_schema(DataKind.BARS).names())
 _LOOP_BARS = 64
 """Sessions with more bars than this sum their volumes in one aggregation per chunk."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+_DAYS: dict[int, date] = {}
+"""Session days by day number (days since 1970-01-01), made once per process."""
+
+
+def _day(num: int) -> date:
+    day = _DAYS[num] = date.fromordinal(_EPOCH_ORDINAL + num)
+    return day
+
+
+def _epoch_ns(column: pl.Series) -> list[int]:
+    """A datetime column as UTC-ns integers (through numpy for nanosecond columns: polars'
+    ``dt.epoch`` has a fixed cost of tens of microseconds, more than a daily session)."""
+    dtype = column.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns" and not column.has_nulls():
+        return column.to_numpy().view(np.int64).tolist()
+    return column.dt.epoch("ns").to_list()
 
 
 def _sessions(
@@ -751,13 +818,17 @@ class DailyStats:
         self._volumes: dict[str, deque[float]] = {}
         self._closes: dict[str, deque[float]] = {}
         self._pending: list[Any] = []
+        self._pending_chunk: Any = _MISSING
+        """The chunk of the pending sessions (``_MISSING``: none yet)."""
 
     def defer(self, session: Any) -> None:
         """A completed session (with ``volumes`` and ``closes`` mappings), folded when needed.
         Sessions of an earlier chunk are folded first, so no more than two chunks are held."""
-        pending = self._pending
-        if pending and getattr(pending[-1], "chunk", None) is not getattr(session, "chunk", None):
-            self._fold()
+        chunk = getattr(session, "chunk", None)
+        if chunk is not self._pending_chunk:
+            if self._pending:
+                self._fold()
+            self._pending_chunk = chunk
         self._pending.append(session)
 
     def _fold(self) -> None:
@@ -1117,6 +1188,13 @@ class BacktestEngine:
             if getattr(strategy_type, "on_session_end", None) is not Strategy.on_session_end
             else None
         )
+        self._targets = (
+            isinstance(strategy, TargetPositionStrategy)
+            and strategy_type.on_session_end is TargetPositionStrategy.on_session_end
+            and strategy_type.rebalance is TargetPositionStrategy.rebalance
+        )
+        """A ``TargetPositionStrategy`` whose session end is the base class's (re-send what is
+        off target): the engine skips the call when nothing is off (``_at_targets``)."""
         self._notify_fill = getattr(strategy_type, "on_fill", None) is not Strategy.on_fill
         self._notify_update = (
             getattr(strategy_type, "on_order_update", None) is not Strategy.on_order_update
@@ -1151,13 +1229,13 @@ class BacktestEngine:
         on_bar = self.strategy.on_bar
         fill = self.fill_bars
         open_session, close_session = self.open_session, self.close_session
-        for s in c.sessions():
-            open_session(s)
-            start = i = s.lo
-            stop = s.hi
-            now = -1
-            try:
-                for i in range(start, stop):
+        done = 0  # bars of the chunk processed (counted once per chunk)
+        i = -1
+        try:
+            for s in c.sessions():
+                open_session(s)
+                now = -1
+                for i in range(s.lo, s.hi):
                     t = te[i]
                     if t != now:
                         if t > self.next_timer:
@@ -1175,9 +1253,11 @@ class BacktestEngine:
                         raise
                     except Exception as exc:
                         raise _StrategyFailure(self._blame("on_bar", symbol, t, exc)) from exc
-            finally:
-                self.bars_processed += i + 1 - start if stop > start else 0
-            close_session()
+                done = s.hi
+                close_session()
+        finally:
+            # the bars up to the one being processed when it stopped (a strategy error)
+            self.bars_processed += max(done, i + 1)
 
     # ------------------------------------------------------------------- run start and end
 
@@ -1236,14 +1316,18 @@ class BacktestEngine:
     # ------------------------------------------------------------------------- sessions
 
     def open_session(self, session: _Session) -> None:
-        """Everything before the first bar of a session (see the module docstring)."""
+        """Everything before the first bar of a session (see the module docstring).
+
+        Runs once per session, which on daily bars is once per bar: every step that has
+        nothing to do is skipped on a cheap test.
+        """
         day = session.day
         self.session = session
         self.day = day
         cal = self.calendar
-        info = session_times(cal, day, self._session_times) if cal is not None else None
         first_bar = session.first_ts
         last_bar = session.last_ts_end
+        info = session_times(cal, day, self._session_times) if cal is not None else None
         if info is not None:
             t0 = min(info.first_order_ns, first_bar)
             t_end = max(info.last_trade_ns, last_bar)
@@ -1255,20 +1339,26 @@ class BacktestEngine:
         now = clock.now_ns()
         if now > t0:
             t0 = now
-        session.t0, session.t_end = t0, (t_end if t_end > t0 else t0)
-        clock.advance_to(t0)
+        session.t0 = t0
+        session.t_end = t_end if t_end > t0 else t0
+        if t0 != now:
+            clock.advance_to(t0)
         self.session_open = True
         self._traded_today = 0.0
-        pending = self.portfolio._pending_keys  # (settle only when something is due)
+        portfolio = self.portfolio
+        pending = portfolio._pending_keys  # (settle only when something is due)
         if pending and pending[0] <= t0:
-            self.portfolio.settle(t0)
+            portfolio.settle(t0)
         self.risk_ctx.day = day
         counters = self.risk.counters
         if counters.day != day:
-            counters.roll_day(day)
+            if counters.orders or counters.trades:
+                counters.roll_day(day)
+            else:  # (what roll_day leaves: the day, nothing counted)
+                counters.day = day
         # client order ids must be unique within a session (as FIX requires of ClOrdID);
         # remembering only this session's keeps memory flat over long runs
-        if self.books or self.seen_ids:
+        if self.seen_ids:
             self.seen_ids = set(self.books)
 
         if self._ex_dates:
@@ -1276,25 +1366,36 @@ class BacktestEngine:
         else:
             due = None
             self._applied_through = day
+        adv = self.adv
         if due is not None:
             # the action callbacks see the last session's ADV, as the strategy would live
-            self.adv.freeze()
-        if self._stats_due is not None:
-            self.stats.defer(self._stats_due)
+            adv.freeze()
+        done = self._stats_due
+        if done is not None:
+            stats = self.stats
+            if done.chunk is stats._pending_chunk:  # (``stats.defer``, inlined)
+                stats._pending.append(done)
+            else:
+                stats.defer(done)
             self._stats_due = None
         if due is not None:
             self._corporate_actions(due, t0)
         # bands from the previous close (already adjusted for today's actions)
         if self.band_rule is not None:
-            self.bands.clear()
+            bands = self.bands
+            bands.clear()
+            rule = self.band_rule
             for symbol, close in self.last.items():
                 if close > 0:
                     with contextlib.suppress(ValueError):  # no tick schedule that day
-                        self.bands[symbol] = self.band_rule.daily(close, day)
+                        bands[symbol] = rule.daily(close, day)
         elif self.bands:
             self.bands.clear()
-        self.adv.reset()
-        self.vol.reset()
+        if adv._cache or not adv._open or adv._complete:
+            adv.reset()
+        vol = self.vol
+        if vol._cache or not vol._open:
+            vol.reset()
         # timers: halts and marks of the session
         if self.halts or self._mark_interval:
             self._schedule_session_timers(session)
@@ -1367,35 +1468,28 @@ class BacktestEngine:
         if self._timers:
             self.fire_timers(t_end, inclusive=True)
         clock = self.clock
-        if t_end > clock.now_ns():
+        now = clock.now_ns()
+        if t_end > now:
             clock.advance_to(t_end)
-        t_end = clock.now_ns()
+        else:
+            t_end = now
         # DAY orders end with the session
         if self.working:
-            for symbol in sorted(self.working):
-                states = self.working.get(symbol)
-                if not states:
-                    continue
-                if self.exchange_rules and session.windows is not None:
-                    expiring = states
-                else:
-                    books = self.books
-                    expiring = [st for st in states if books[st.order.client_order_id].met_bar]
-                if expiring:
-                    for r in self.fill_model.expire(expiring, t_end):
-                        self._on_report(r)
-                    self._set_working(
-                        symbol,
-                        [st for st in self.working.get(symbol, ()) if not st.status.is_terminal],
-                    )
+            self._expire_session_orders(session, t_end)
         equity = self.portfolio.mark(self.last, t_end, True)
         day = session.day
-        self.risk.on_equity(equity, t_end, day)
+        risk = self.risk
+        if risk.guards or risk._operator_state is not risk._state:
+            risk.on_equity(equity, t_end, day)
+        else:  # (``on_equity`` without guards: it only keeps the mark)
+            risk._last_equity = float(equity)
         self.days.append(day)
         self.traded.append(self._traded_today)
         self.session_open = False
         self._stats_due = session
         on_end = self._on_session_end
+        if on_end is not None and self._targets and self._at_targets():
+            on_end = None  # it would find every symbol at its target and do nothing
         if on_end is not None:
             try:
                 on_end(self.ctx, day)
@@ -1410,7 +1504,41 @@ class BacktestEngine:
         if self._tca_on:
             self._remember_last_bars(session)
         if self.progress is not None:
-            self.progress(session.day)
+            self.progress(day)
+
+    def _at_targets(self) -> bool:
+        """Whether every target of a ``TargetPositionStrategy`` (with the base class's session
+        end) equals position plus open orders: its ``on_session_end`` then sends nothing, and
+        this test, on the engine's own books, is cheaper than the call."""
+        try:
+            targets = self.strategy.targets  # type: ignore[attr-defined]
+            pos = self.pos.get
+            open_q = self.open_q.get
+            for symbol, target in targets.items():
+                q = open_q(symbol)
+                if target != pos(symbol, 0) + (q.buy - q.sell if q is not None else 0):
+                    return False
+            return True
+        except Exception:  # let the strategy's own call show what is wrong
+            return False
+
+    def _expire_session_orders(self, session: _Session, t_end: int) -> None:
+        for symbol in sorted(self.working):
+            states = self.working.get(symbol)
+            if not states:
+                continue
+            if self.exchange_rules and session.windows is not None:
+                expiring = states
+            else:
+                books = self.books
+                expiring = [st for st in states if books[st.order.client_order_id].met_bar]
+            if expiring:
+                for r in self.fill_model.expire(expiring, t_end):
+                    self._on_report(r)
+                self._set_working(
+                    symbol,
+                    [st for st in self.working.get(symbol, ()) if not st.status.is_terminal],
+                )
 
     def _remember_last_bars(self, session: _Session) -> None:
         if self.config.tca:
@@ -1502,8 +1630,10 @@ class BacktestEngine:
         if isinstance(oid, str) and oid:
             self.seen_ids.add(oid)
         ctx = self.risk_ctx
-        ctx.equity = self.equity()
-        ctx.buying_power = self.buying_power(now)
+        # work out only what the checks this order meets will read
+        reads_equity, reads_funds = self.risk.reads_account(order)
+        ctx.equity = self.equity() if reads_equity else None
+        ctx.buying_power = self.buying_power(now) if reads_funds else None
         try:
             decision = self.risk.check(order, ctx)
         except Exception as exc:  # a malformed object must not escape the trading path

@@ -64,7 +64,7 @@ from quant.sim.result import (
     BacktestResult,
     Deferred,
 )
-from quant.sim.strategy import Bar, TargetPositionStrategy
+from quant.sim.strategy import Bar, TargetPositionStrategy, is_inlined_on_bar
 
 _FIXED = ("on_bar", "on_fill", "on_order_update", "on_session_start", "on_session_end", "rebalance")
 
@@ -79,6 +79,7 @@ def check_fast_strategy(strategy: object) -> TargetPositionStrategy:
         name
         for name in _FIXED
         if getattr(type(strategy), name) is not getattr(TargetPositionStrategy, name)
+        and not (name == "on_bar" and is_inlined_on_bar(getattr(type(strategy), name)))
     ]
     if overridden:
         raise TypeError(

@@ -85,14 +85,19 @@ class BarView:
 def accept(state: OrderState, ts_ns: int, venue_order_id: str = "") -> ExecutionReport:
     """Acknowledge ``state``'s order (NEW -> ACCEPTED) and return the report."""
     order = state.order
+    # positional: the fields in declaration order (keywords cost more on this hot path)
     report = ExecutionReport(
-        client_order_id=order.client_order_id,
-        status=OrderStatus.ACCEPTED,
-        ts_ns=ts_ns,
-        symbol=order.symbol,
-        side=order.side,
-        venue_order_id=venue_order_id,
-        leaves_qty=order.quantity,
+        order.client_order_id,
+        OrderStatus.ACCEPTED,
+        ts_ns,
+        order.symbol,
+        order.side,
+        "",
+        venue_order_id,
+        0,
+        0.0,
+        0,
+        order.quantity,
     )
     state.apply(report)
     return report
@@ -131,21 +136,23 @@ def _fill(
     order = state.order
     cum = state.filled_qty + qty
     avg = (state.avg_price * state.filled_qty + price * qty) / cum
-    report = ExecutionReport(
-        client_order_id=order.client_order_id,
-        status=OrderStatus.FILLED if cum == order.quantity else OrderStatus.PARTIALLY_FILLED,
-        ts_ns=ts_ns,
-        symbol=order.symbol,
-        side=order.side,
-        exec_id=exec_id,
-        venue_order_id=state.venue_order_id,
-        last_qty=qty,
-        last_price=price,
-        cum_qty=cum,
-        leaves_qty=order.quantity - cum,
-        avg_price=avg,
-        fees=fees,
-        liquidity=liquidity,
+    report = ExecutionReport(  # positional, in declaration order (see ``accept``)
+        order.client_order_id,
+        OrderStatus.FILLED if cum == order.quantity else OrderStatus.PARTIALLY_FILLED,
+        ts_ns,
+        order.symbol,
+        order.side,
+        exec_id,
+        state.venue_order_id,
+        qty,
+        price,
+        cum,
+        order.quantity - cum,
+        avg,
+        fees,
+        None,
+        "",
+        liquidity,
     )
     state.apply(report)
     return report

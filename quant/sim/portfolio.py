@@ -64,7 +64,7 @@ from typing import Any
 import polars as pl
 
 from quant.data.schema import CorporateActionKind
-from quant.execution.orders import Side
+from quant.execution.orders import Side, fast_frozen_init
 from quant.market.calendar import ISTANBUL, TradingCalendar
 
 _NS = 1_000_000_000
@@ -130,6 +130,49 @@ def istanbul_date(ts_ns: int) -> date:
 def istanbul_midnight_ns(day: date) -> int:
     """00:00 Istanbul on ``day`` as UTC ns."""
     return int(datetime.combine(day, time(0), ISTANBUL).timestamp()) * _NS
+
+
+_ONE_DAY = timedelta(days=1)
+_MIDNIGHTS: dict[date, int] = {}
+_MIDNIGHTS_MAX = 1 << 17
+
+
+def _midnight_ns(day: date) -> int:
+    """``istanbul_midnight_ns`` through a process-wide cache (a time-zone conversion costs
+    microseconds, and a backtest on daily bars asks for a new day at nearly every fill)."""
+    out = _MIDNIGHTS.get(day)
+    if out is None:
+        if len(_MIDNIGHTS) >= _MIDNIGHTS_MAX:
+            _MIDNIGHTS.clear()
+        out = _MIDNIGHTS[day] = istanbul_midnight_ns(day)
+    return out
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NS_PER_DAY = 86_400 * _NS
+
+
+def _istanbul_day(ts_ns: int) -> date:
+    """``istanbul_date(ts_ns)`` from cached midnights: Istanbul has always been ahead of UTC
+    by less than a day, so its date is the UTC date or the day after (after the next
+    Istanbul midnight, 21:00 or 22:00 UTC)."""
+    utc = date.fromordinal(_EPOCH_ORDINAL + ts_ns // _NS_PER_DAY)
+    after = utc + _ONE_DAY
+    return after if ts_ns >= _midnight_ns(after) else utc
+
+
+_SESSIONS: dict[str, list[date]] = {}
+
+
+def _calendar_sessions(calendar: TradingCalendar) -> list[date]:
+    """Every session of ``calendar`` in order, listed once per exchange calendar: asking the
+    calendar for each settlement date costs about 0.2 ms (pandas), once per trading day."""
+    out = _SESSIONS.get(calendar.calendar_name)
+    if out is None:
+        out = _SESSIONS[calendar.calendar_name] = calendar.sessions(
+            calendar.first_day, calendar.last_day
+        )
+    return out
 
 
 @dataclass(slots=True)
@@ -220,6 +263,7 @@ class CorporateActionEffect:
     rights_shares: int = 0
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class FillResult:
     """What one fill did: the cash moved, the PnL realised, when the cash settles."""
@@ -376,22 +420,32 @@ class Portfolio:
         lo, hi, out = self._settle_span
         if lo <= ts_ns < hi:
             return out
-        day = istanbul_date(ts_ns)
+        day = _istanbul_day(ts_ns)
         cached = self._settle_cache.get(day)
         if cached is None:
-            if self.calendar is not None:
-                t = day if self.calendar.is_session(day) else self.calendar.next_session(day)
-                for _ in range(self.settlement_days):
-                    t = self.calendar.next_session(t)
-            else:
-                t = _business_days_after(day, self.settlement_days)
-            cached = self._settle_cache[day] = istanbul_midnight_ns(t)
-        self._settle_span = (
-            istanbul_midnight_ns(day),
-            istanbul_midnight_ns(day + timedelta(days=1)),
-            cached,
-        )
+            cached = self._settle_cache[day] = _midnight_ns(self._settlement_day(day))
+        self._settle_span = (_midnight_ns(day), _midnight_ns(day + _ONE_DAY), cached)
         return cached
+
+    def _settlement_day(self, day: date) -> date:
+        """The ``settlement_days``-th session after trading day ``day`` (the calendar's, from
+        its session list when ``day`` is inside it; else weekdays)."""
+        cal = self.calendar
+        if cal is None:
+            return _business_days_after(day, self.settlement_days)
+        sessions = _calendar_sessions(cal)
+        i = bisect.bisect_left(sessions, day)  # ``day``, or the next session after it
+        if (
+            sessions
+            and sessions[0] <= day <= sessions[-1]
+            and i + self.settlement_days < len(sessions)
+        ):
+            return sessions[i + self.settlement_days]
+        # the edges of the calendar: its own answer (or its error)
+        t = day if cal.is_session(day) else cal.next_session(day)
+        for _ in range(self.settlement_days):
+            t = cal.next_session(t)
+        return t
 
     def settlement_date(self, ts_ns: int) -> date:
         return istanbul_date(self.settlement_ns(ts_ns))

@@ -40,6 +40,7 @@ from quant.sim.strategy import (
     SignalTargets,
     StrategyContext,
     TargetPositionStrategy,
+    inlined_on_bar,
     scale_shares,
 )
 
@@ -91,6 +92,8 @@ class MovingAverageCrossover(TargetPositionStrategy):
         self.long_only = long_only
         self.adjust_for_actions = adjust_for_actions
         self._state: dict[str, _MAState] = {}
+        self._own_target = type(self).target_on_bar is MovingAverageCrossover.target_on_bar
+        """``on_bar`` inlines ``target_on_bar`` unless a subclass overrides it."""
 
     def parameters(self) -> dict[str, Any]:
         return {
@@ -139,6 +142,48 @@ class MovingAverageCrossover(TargetPositionStrategy):
         if sign > 0:
             return self._size(bar.close)
         return 0 if self.long_only else -self._size(bar.close)
+
+    @inlined_on_bar
+    def on_bar(self, ctx: StrategyContext, bar: Bar) -> None:
+        """``TargetPositionStrategy.on_bar`` with ``target_on_bar`` inlined (the same steps,
+        one Python call less on every bar)."""
+        if not self._own_target:
+            TargetPositionStrategy.on_bar(self, ctx, bar)
+            return
+        symbol = bar.symbol
+        st = self._state.get(symbol)
+        if st is None:
+            st = self._state[symbol] = _MAState([0] * self.slow)
+        slow = self.slow
+        fast = self.fast
+        close = bar.close
+        u = round(close * _SCALE)
+        k = st.n
+        buf = st.buf
+        i = k % slow
+        ssum = st.slow_sum + u - buf[i] if k >= slow else st.slow_sum + u
+        fsum = st.fast_sum + u - buf[(k - fast) % slow] if k >= fast else st.fast_sum + u
+        buf[i] = u
+        st.n = k + 1
+        st.slow_sum = ssum
+        st.fast_sum = fsum
+        if k + 1 < slow:
+            return
+        diff = fsum * slow - ssum * fast
+        if diff == 0:
+            return
+        sign = 1 if diff > 0 else -1
+        previous = st.sign
+        if previous == sign:
+            return
+        st.sign = sign
+        if previous == 0:
+            return
+        target = self._size(close) if sign > 0 else 0 if self.long_only else -self._size(close)
+        targets = self.targets
+        if target != targets.get(symbol, 0):
+            targets[symbol] = target
+            self.rebalance(ctx, symbol)
 
     def on_corporate_action(self, ctx: StrategyContext, event: CorporateActionEvent) -> None:
         super().on_corporate_action(ctx, event)
