@@ -66,7 +66,14 @@ from quant.research.params import (
 )
 from quant.research.selection import Selection, select_by_deflated_sharpe
 from tune.space import optuna_searcher, optuna_space
-from tune.trainable import FIXED_KEY, TIME_ATTR, TrialSetup, read_checkpoint, sweep_trainable
+from tune.trainable import (
+    FIXED_KEY,
+    TIME_ATTR,
+    DatasetHandle,
+    TrialSetup,
+    read_checkpoint,
+    sweep_trainable,
+)
 
 SWEEP_FILE = "sweep.json"
 METRIC = "score"
@@ -641,8 +648,11 @@ def run_sweep(
 
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     max_concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
+    # the data set goes to the object store once; trials get a handle and each worker fetches
+    # it on its first trial only (tune.trainable.DatasetHandle)
+    handle = DatasetHandle.put(setup.dataset_key or name, dataset)
     trainable = tune.with_resources(
-        tune.with_parameters(sweep_trainable, setup=setup, dataset=dataset),
+        tune.with_parameters(sweep_trainable, setup=setup, dataset=handle),
         {"cpu": config.cpus_per_trial},
     )
     _Run.sink, _Run.total, _Run.failures, _Run.status = progress, config.n_trials, {}, {}
