@@ -29,6 +29,8 @@ from quant.execution.orders import (
 from quant.market.bands import Band, PriceBand
 from quant.market.calendar import ISTANBUL, SessionPhase, TradingCalendar
 from quant.market.instrument import Instrument
+from quant.sim.portfolio import _fill_amount as fill_amount
+from quant.sim.portfolio import _money as money
 from quant.sim.strategy import StrategyContext
 
 SubmitFn = Callable[[Order, dict[str, Any]], ExecutionReport]
@@ -169,12 +171,14 @@ class LiveContext(StrategyContext):
 
     @property
     def buying_power(self) -> float:
-        reserved = 0.0
+        """Cash (to the kuruş) less what open buy orders reserve at their limit or the last
+        price: the backtest's rule (T+2 sale proceeds count, as BIST brokers net them)."""
+        bp = round(self._cash, 2)
         for st in self.orders.values():
             if st.order.side.sign > 0:
-                price = st.order.limit_price or self.last.get(st.order.symbol, 0.0)
-                reserved += st.leaves_qty * price
-        return self._cash - reserved
+                price = st.order.limit_price or self.last.get(st.order.symbol) or 0.0
+                bp -= (st.order.quantity - st.filled_qty) * price
+        return bp
 
     def open_orders(self, symbol: str | None = None) -> list[OrderState]:
         return [st for st in self.orders.values() if symbol is None or st.order.symbol == symbol]
@@ -261,9 +265,12 @@ class LiveContext(StrategyContext):
             return False
         self.seen_exec.add(key)
         if r.last_qty:
-            signed = state.order.side.sign * r.last_qty
-            self.pos[state.order.symbol] = self.pos.get(state.order.symbol, 0) + signed
-            self._cash -= signed * r.last_price + r.fees
+            sign = state.order.side.sign
+            self.pos[state.order.symbol] = self.pos.get(state.order.symbol, 0) + sign * r.last_qty
+            # the cash a fill moves, to the kuruş, exactly as the backtest's portfolio books it
+            self._cash = round(
+                self._cash + fill_amount(sign, r.last_qty, r.last_price, money(r.fees)), 2
+            )
             self.fills.append(r)
         if state.status.is_terminal:
             self.orders.pop(state.order.client_order_id, None)

@@ -11,8 +11,9 @@ A live broker feed is a third adapter with the same two methods.
 
 ``FeedActor`` pushes the batches to the stream processor. Two things bound it:
 
-* **pace**: ``speed`` x real time (1.0 replays a day in a day; 60 in eight minutes) or, with
-  ``speed=None``, as fast as the downstream accepts;
+* **pace**: ``speed`` x real time (1.0 replays a day in a day; 60 in eight minutes), or
+  ``rate`` ticks per second whatever the data's own time stamps (a load test: the benchmark's
+  paced 5,000 ticks/s), or, with neither, as fast as the downstream accepts;
 * **backpressure**: at most ``max_in_flight`` batches are in flight; the feed waits for the
   oldest to be processed before sending another, so a burst slows the feed down instead of
   piling batches up in memory or dropping them.
@@ -198,17 +199,18 @@ class FeedActor:
         batch_rows: int = 500,
         max_in_flight: int = 4,
         speed: float | None = None,
+        rate: float | None = None,
         autostart: bool = False,
     ) -> None:
         if batch_rows < 1 or max_in_flight < 1:
             raise ValueError("batch_rows and max_in_flight must be at least 1")
-        if speed is not None and not speed > 0:
-            raise ValueError(f"speed must be positive (or None: as fast as possible), not {speed}")
+        self.speed: float | None = None
+        self.rate: float | None = None
+        self.set_pace(speed, rate)
         self.spec = spec
         self.downstream = downstream
         self.batch_rows = batch_rows
         self.max_in_flight = max_in_flight
-        self.speed = speed
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -222,6 +224,9 @@ class FeedActor:
         self.pace_lag = LagMeter()
         self.round_trip = LagMeter()
         self.resumed_from: dict[str, int] = {}
+        self.started_ns = 0
+        self.finished_ns = 0
+        """Wall times of the first batch sent and of the end of the stream being processed."""
         self.adapter_name = ""
         self._restarted = False
         if autostart:
@@ -238,6 +243,19 @@ class FeedActor:
             self._thread = threading.Thread(target=self._run, name="feed", daemon=True)
             self._thread.start()
         return self.status()
+
+    def set_pace(self, speed: float | None = None, rate: float | None = None) -> dict[str, Any]:
+        """Pace the feed: ``speed`` x real time, or ``rate`` ticks per second, or (neither) as
+        fast as the downstream accepts. Takes effect at the next ``start``."""
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be positive (or None: as fast as possible), not {speed}")
+        if rate is not None and not rate > 0:
+            raise ValueError(f"rate must be positive ticks per second (or None), not {rate}")
+        if speed is not None and rate is not None:
+            raise ValueError("pace by speed or by rate, not both")
+        self.speed = speed
+        self.rate = rate
+        return {"speed": speed, "rate": rate}
 
     def stop(self) -> dict[str, Any]:
         self._stop.set()
@@ -263,6 +281,9 @@ class FeedActor:
             "max_in_flight_seen": self.max_in_flight_seen,
             "waits_for_downstream": self.waits_for_downstream,
             "speed": self.speed,
+            "rate": self.rate,
+            "started_ns": self.started_ns,
+            "finished_ns": self.finished_ns,
             "pace_lag": self.pace_lag.snapshot(),
             "round_trip": self.round_trip.snapshot(),
             "resumed_from": self.resumed_from,
@@ -292,13 +313,23 @@ class FeedActor:
             wall0: int | None = None
             event0: int | None = None
             counter = itertools.count()
+            rows_this_run = 0
             for frame in adapter.batches(self.batch_rows):
                 if self._stop.is_set():
                     break
                 if frame.height == 0:
                     continue
                 first_ts = int(frame["ts"][0])
-                if self.speed is not None:
+                if self.rate is not None:
+                    if wall0 is None:
+                        wall0 = time.monotonic_ns()
+                    due = wall0 + rows_this_run * 1e9 / self.rate
+                    now = time.monotonic_ns()
+                    if due > now:
+                        self._stop.wait((due - now) / 1e9)
+                    else:
+                        self.pace_lag.observe(now - due)
+                elif self.speed is not None:
                     if wall0 is None:
                         wall0, event0 = time.monotonic_ns(), first_ts
                     due = wall0 + (first_ts - (event0 or 0)) / self.speed
@@ -311,17 +342,21 @@ class FeedActor:
                     self.waits_for_downstream += 1
                     settle(self.max_in_flight - 1)
                 sent = time.time_ns()
+                if not self.started_ns:
+                    self.started_ns = sent
                 batch = TickBatch(next(counter), frame, sent_ns=sent, day=day)
                 in_flight.append((self.downstream.process.remote(batch), sent))
                 self.max_in_flight_seen = max(self.max_in_flight_seen, len(in_flight))
                 self.batches_sent += 1
                 self.rows_sent += frame.height
+                rows_this_run += frame.height
             settle(0)
             if not self._stop.is_set():
                 end = TickBatch(
                     next(counter), as_tick_frame(_empty_trades()), time.time_ns(), True, day
                 )
                 ray.get(self.downstream.process.remote(end))
+                self.finished_ns = time.time_ns()
                 self.state = "finished"
             else:
                 self.state = "stopped"

@@ -12,8 +12,11 @@ rebuild what it knew, and an operator can reconcile it with what the venue says:
 * **Outbox** (``outbox``, ``outbox_sends``): an order is journaled (``stage_order``) before it
   is sent, and the send is claimed (``mark_sent``) before the order is handed to a venue. The
   claim is a compare-and-set on ``(client_order_id, venue)``: it returns ``True`` once and
-  ``False`` forever after, so a venue never sees the same client order id twice, whatever
-  crashes and retries happen in between. See ``Journal.mark_sent`` for the protocol.
+  ``False`` after, so a venue never sees the same client order id twice, whatever crashes and
+  retries happen in between. The one exception is explicit and needs evidence: a venue that
+  answered a status request saying it does not hold a claimed order (it never saw it) may be
+  sent it once more (``reclaim_after_absent`` records the answer, the next claim consumes it).
+  See ``Journal.mark_sent`` for the protocol.
 * **Consumers** (``consumer_offsets``, ``dead_letters``): ``consume`` delivers events after a
   consumer's stored offset and advances the offset in the same SQLite transaction as the
   handler's own journal writes, so journal effects are exactly-once. A handler that raises has
@@ -84,6 +87,9 @@ class EventKind(StrEnum):
     """An order intent journaled before it is sent (outbox)."""
     ORDER_SENT = "order_sent"
     """A send of a staged order to a venue was claimed (outbox)."""
+    ORDER_ABSENT = "order_absent"
+    """A venue answered that it does not hold an order whose send to it was claimed: the
+    evidence that allows one more claim of that order at that venue (``reclaim_after_absent``)."""
     ORDER_UPDATE = "order_update"
     """An execution report without a fill: accepted, cancelled, rejected, expired."""
     FILL = "fill"
@@ -357,6 +363,16 @@ CREATE TABLE IF NOT EXISTS outbox_sends (
     sent_seq INTEGER NOT NULL,
     sent_ts_ns INTEGER NOT NULL,
     PRIMARY KEY (client_order_id, venue)
+);
+
+CREATE TABLE IF NOT EXISTS outbox_reclaims (
+    client_order_id TEXT NOT NULL REFERENCES outbox (client_order_id),
+    venue TEXT NOT NULL,
+    absent_seq INTEGER NOT NULL,
+    absent_ts_ns INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    resent_seq INTEGER,
+    PRIMARY KEY (client_order_id, venue, absent_seq)
 );
 
 CREATE TABLE IF NOT EXISTS consumer_offsets (
@@ -732,7 +748,8 @@ class Journal:
             return True
 
     def mark_sent(self, client_order_id: str, venue: str, ts_ns: int | None = None) -> bool:
-        """Claim the send of a staged order to ``venue``: ``True`` once, ``False`` ever after.
+        """Claim the send of a staged order to ``venue``: ``True`` once, then ``False``, unless
+        the venue has since said it does not hold the order (``reclaim_after_absent``).
 
         Protocol (the reason a venue never sees a duplicate client order id)::
 
@@ -742,40 +759,128 @@ class Journal:
 
         Call it *before* handing the order to the venue and send only on ``True``. A crash
         between the claim and the send leaves the order in ``in_doubt()`` (claimed, no report):
-        ask the venue (``status``) and, if it never got the order, re-stage it under a new client
-        order id; never send the claimed id to that venue again. Marking after the send instead
-        would reopen the window in which a restarted router resends an order the venue has.
-        A claim for another venue (re-routing) is a separate claim; whether re-routing is safe
-        (the first venue surely did not receive it) is the router's decision.
-        Raises ``JournalError`` for an order that was never staged (outbox rule).
+        ask the venue (``status``). If it holds the order, it was sent: nothing to do. If it
+        answers that it does not, record that answer with ``reclaim_after_absent``; it allows
+        exactly one more claim of the id at that venue (the venue never saw it, so sending it is
+        not a duplicate). Without such an answer a second claim is refused, however often it is
+        asked. Marking after the send instead would reopen the window in which a restarted router
+        resends an order the venue has. A claim for another venue (re-routing) is a separate
+        claim; whether re-routing is safe (the first venue surely did not receive it) is the
+        router's decision. Raises ``JournalError`` for an order that was never staged.
         """
         ts = ts_ns if ts_ns is not None else self._clock()
         with self.transaction():
             conn = self._db()
-            staged = conn.execute(
-                "SELECT 1 FROM outbox WHERE client_order_id = ?", (client_order_id,)
-            ).fetchone()
-            if staged is None:
-                raise JournalError(f"order {client_order_id} was never staged: stage it first")
+            self._require_staged(client_order_id)
             done = conn.execute(
                 "SELECT 1 FROM outbox_sends WHERE client_order_id = ? AND venue = ?",
                 (client_order_id, venue),
             ).fetchone()
-            if done:
+            if not done:
+                seq = self._insert(
+                    EventKind.ORDER_SENT,
+                    client_order_id,
+                    {"venue": venue},
+                    ts,
+                    f"sent:{client_order_id}:{venue}",
+                )
+                conn.execute(
+                    "INSERT INTO outbox_sends (client_order_id, venue, sent_seq, sent_ts_ns)"
+                    " VALUES (?, ?, ?, ?)",
+                    (client_order_id, venue, seq, ts),
+                )
+                return True
+            allowance = conn.execute(
+                "SELECT absent_seq FROM outbox_reclaims WHERE client_order_id = ? AND venue = ?"
+                " AND resent_seq IS NULL ORDER BY absent_seq LIMIT 1",
+                (client_order_id, venue),
+            ).fetchone()
+            if allowance is None:
                 return False
+            absent_seq = int(allowance[0])
             seq = self._insert(
                 EventKind.ORDER_SENT,
                 client_order_id,
-                {"venue": venue},
+                {"venue": venue, "after_absent": absent_seq},
                 ts,
-                f"sent:{client_order_id}:{venue}",
+                f"sent:{client_order_id}:{venue}:after:{absent_seq}",
             )
             conn.execute(
-                "INSERT INTO outbox_sends (client_order_id, venue, sent_seq, sent_ts_ns)"
-                " VALUES (?, ?, ?, ?)",
-                (client_order_id, venue, seq, ts),
+                "UPDATE outbox_reclaims SET resent_seq = ? WHERE client_order_id = ?"
+                " AND venue = ? AND absent_seq = ?",
+                (seq, client_order_id, venue, absent_seq),
+            )
+            # the latest claim decides where a restarted router looks for the order
+            conn.execute(
+                "UPDATE outbox_sends SET sent_seq = ?, sent_ts_ns = ? WHERE client_order_id = ?"
+                " AND venue = ?",
+                (seq, ts, client_order_id, venue),
             )
             return True
+
+    def reclaim_after_absent(
+        self, client_order_id: str, venue: str, evidence: str, ts_ns: int | None = None
+    ) -> bool:
+        """Record that ``venue`` says it does not hold a claimed order; allows one more claim.
+
+        ``evidence`` says what answered (e.g. "status: unknown order at BISTSIM"): it is
+        journaled as an ``order_absent`` event, for the audit of why an id went to one venue
+        twice. Only a venue's answer about the order itself is evidence; a timeout, a dropped
+        request or a venue that is down prove nothing and must not be recorded here.
+
+        Returns ``True`` when a further claim (``mark_sent``) is now allowed, ``False`` when
+        there is nothing to reclaim (the send to ``venue`` was never claimed: the first claim
+        needs no evidence). Idempotent: while an allowance is unused, recording the same answer
+        again writes nothing (a retried call, or the router asking twice before it resends).
+        """
+        if not evidence or not isinstance(evidence, str):
+            raise ValueError("reclaiming a send needs the venue's answer as evidence")
+        ts = ts_ns if ts_ns is not None else self._clock()
+        with self.transaction():
+            conn = self._db()
+            self._require_staged(client_order_id)
+            claimed = conn.execute(
+                "SELECT 1 FROM outbox_sends WHERE client_order_id = ? AND venue = ?",
+                (client_order_id, venue),
+            ).fetchone()
+            if claimed is None:
+                return False
+            rows = conn.execute(
+                "SELECT resent_seq FROM outbox_reclaims WHERE client_order_id = ? AND venue = ?",
+                (client_order_id, venue),
+            ).fetchall()
+            if any(r[0] is None for r in rows):
+                return True
+            claims = len(rows) + 1
+            seq = self._insert(
+                EventKind.ORDER_ABSENT,
+                client_order_id,
+                {"venue": venue, "evidence": evidence, "claims": claims},
+                ts,
+                f"absent:{client_order_id}:{venue}:{claims}",
+            )
+            conn.execute(
+                "INSERT INTO outbox_reclaims (client_order_id, venue, absent_seq, absent_ts_ns,"
+                " evidence) VALUES (?, ?, ?, ?, ?)",
+                (client_order_id, venue, seq, ts, evidence),
+            )
+            return True
+
+    def send_claims(self, client_order_id: str) -> list[JournalEvent]:
+        """The order's claims and absence answers (``order_sent``/``order_absent``), in order:
+        the audit trail of every send of one client order id."""
+        return self.events(
+            kinds=[EventKind.ORDER_SENT, EventKind.ORDER_ABSENT], key=client_order_id
+        )
+
+    def _require_staged(self, client_order_id: str) -> None:
+        staged = (
+            self._db()
+            .execute("SELECT 1 FROM outbox WHERE client_order_id = ?", (client_order_id,))
+            .fetchone()
+        )
+        if staged is None:
+            raise JournalError(f"order {client_order_id} was never staged: stage it first")
 
     def was_sent(self, client_order_id: str, venue: str | None = None) -> bool:
         """Whether a send of this id was claimed (to ``venue``, or to any venue)."""
@@ -817,7 +922,8 @@ class Journal:
 
     def in_doubt(self) -> list[OutboxEntry]:
         """Orders whose send was claimed but no execution report was journaled: the venue may or
-        may not have them. Resolve by asking the venue; never by resending the same id."""
+        may not have them. Resolve by asking the venue; resend the same id there only after it
+        answered that it does not hold it (``reclaim_after_absent``)."""
         return self._outbox(
             "EXISTS (SELECT 1 FROM outbox_sends s WHERE s.client_order_id = o.client_order_id)"
             " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.key = o.client_order_id"

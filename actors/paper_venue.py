@@ -8,8 +8,11 @@ fault tests assert on.
 
 Clock: event time. The stream processor pushes each bar slice (``on_bars``) before the strategy
 decides on it, and the venue's clock moves to the slice's close, so an order decided on bar t
-fills from bar t+1, in the backtest's event order. A live deployment would inject the wall
-clock instead.
+fills from bar t+1, in the backtest's event order. Orders carry their decision time; cancels
+come from the router stamped with *its* clock (the wall clock), which in a replay lies years
+after the day being replayed: a venue on event time takes them at its own "now" (the last bar
+or order it saw), as the backtest cancels at the bar being processed. A live deployment would
+inject the wall clock instead (``event_time=False``), and the stamps agree.
 
 Fault injection for tests and drills: ``set_answering(False)`` makes the venue stop answering
 (every request waits ``stall_s`` and is then dropped unprocessed, as a dead link would drop
@@ -42,6 +45,9 @@ class PaperVenueActor:
         costs: str = "bist",
         calendar: str | None = "XIST",
         stall_s: float = 2.0,
+        adv: dict[str, float] | None = None,
+        volatility: dict[str, float] | None = None,
+        event_time: bool = True,
     ) -> None:
         from quant.market.calendar import TradingCalendar
         from quant.market.instrument import Instrument
@@ -49,7 +55,12 @@ class PaperVenueActor:
         from quant.sim.paper import PaperExchange
 
         self.name = name
+        self.adv = dict(adv or {})
+        self.volatility = dict(volatility or {})
+        """The day's market statistics for the slippage model (average daily volume and daily
+        volatility as of the session's start): the backtest's impact needs the same inputs."""
         self.clock = EventClock()
+        self.event_time = event_time
         self.exchange = PaperExchange(
             [Instrument(s) for s in symbols],
             self.clock,
@@ -100,15 +111,21 @@ class PaperVenueActor:
         if self._stalled():
             return None
         with self._lock:
-            self.clock.advance_to(ts_ns)
+            self._advance(ts_ns)
             return self.exchange.cancel(client_order_id, self.clock.now_ns())
 
     def cancel_all(self, ts_ns: int, symbol: str | None = None) -> list[ExecutionReport] | None:
         if self._stalled():
             return None
         with self._lock:
-            self.clock.advance_to(ts_ns)
+            self._advance(ts_ns)
             return self.exchange.cancel_all(self.clock.now_ns(), symbol)
+
+    def _advance(self, request_ts_ns: int) -> None:
+        """A request stamped by the router's clock moves the venue's only on the wall clock
+        (see the module docstring)."""
+        if not self.event_time:
+            self.clock.advance_to(request_ts_ns)
 
     def status(self, client_order_id: str) -> OrderState | None:
         if self._stalled():
@@ -139,14 +156,20 @@ class PaperVenueActor:
     def start_session(
         self, day: date, previous_closes: dict[str, float], ts_ns: int
     ) -> list[ExecutionReport] | None:
-        """Open ``day`` (bands from the previous closes; held orders enter). Idempotent."""
+        """Open ``day`` (bands from the previous closes; held orders enter; the ADV and
+        volatility given at construction priced into slippage). Idempotent."""
         if self._stalled():
             return None
         with self._lock:
             if self.exchange.session_open and self.exchange.day == day:
                 return []
             self.clock.advance_to(ts_ns)
-            return self.exchange.start_session(day, previous_closes)
+            return self.exchange.start_session(
+                day,
+                previous_closes,
+                adv=self.adv or None,
+                volatility=self.volatility or None,
+            )
 
     def end_session(self, ts_ns: int) -> list[ExecutionReport] | None:
         """DAY orders expire at the session's end."""

@@ -68,14 +68,33 @@ class PipelineConfig:
     router: dict[str, Any] = field(default_factory=dict)
     venue_stall_s: float = 2.0
     previous_closes: dict[str, float] = field(default_factory=dict)
+    adv: dict[str, float] = field(default_factory=dict)
+    """Average daily volume per symbol as of the day's start (the paper venue's impact model
+    and the fat-finger check need it, as the backtest's daily statistics provide it)."""
+    volatility: dict[str, float] = field(default_factory=dict)
+    """Daily volatility per symbol as of the day's start (symbols absent: the default)."""
     warmup: Any = None
     """Research bars before the day (features need history), or None."""
+    fix: dict[str, Any] | None = None
+    """The FIX venue when ``venues`` names ``FIX_VENUE``: ``settings`` (``venues.fix``, secret
+    references only), ``vault`` (how to reach the vault, references only) and ``data_dir``;
+    the router logs on with them (``actors.router.fix_link``)."""
+    placement: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra Ray actor options by role (e.g. ``{"stream": {"resources": {"worker": 1}}}``)."""
     detached: bool = True
     autostart: bool = True
 
 
+FIX_VENUE = "fix"
+"""The venue name that is the FIX session held by the router (not a paper venue actor)."""
+
+
 def _venue_role(name: str) -> str:
     return f"{Role.VENUE}-{name}"
+
+
+def _placed(config: PipelineConfig, role: Role | str) -> dict[str, Any]:
+    return dict(config.placement.get(str(role), {}))
 
 
 def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
@@ -92,12 +111,18 @@ def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
     p, detached = config.pipeline, config.detached
     journal = (
         ray.remote(JournalActor)
-        .options(**actor_options(p, Role.JOURNAL, max_task_retries=-1, detached=detached))
+        .options(
+            **actor_options(p, Role.JOURNAL, max_task_retries=-1, detached=detached)
+            | _placed(config, Role.JOURNAL)
+        )
         .remote(str(config.journal_path))
     )
     venues = {
         name: ray.remote(PaperVenueActor)
-        .options(**actor_options(p, _venue_role(name), detached=detached, max_concurrency=8))
+        .options(
+            **actor_options(p, _venue_role(name), detached=detached, max_concurrency=8)
+            | _placed(config, Role.VENUE)
+        )
         .remote(
             name,
             config.symbols,
@@ -105,23 +130,36 @@ def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
             costs=config.costs,
             calendar=config.calendar,
             stall_s=config.venue_stall_s,
+            adv=config.adv,
+            volatility=config.volatility,
         )
         for name in config.venues
+        if name != FIX_VENUE
     }
     ray.get([journal.ready.remote(), *[v.ready.remote() for v in venues.values()]])
+    fix = {"name": FIX_VENUE, **(config.fix or {})} if FIX_VENUE in config.venues else None
     router = (
         ray.remote(OrderRouter)
-        .options(**actor_options(p, Role.ROUTER, max_task_retries=-1, detached=detached))
-        .remote(journal, venues, preference=list(config.venues), **config.router)
+        .options(
+            **actor_options(p, Role.ROUTER, max_task_retries=-1, detached=detached)
+            | _placed(config, Role.ROUTER)
+        )
+        .remote(journal, venues, preference=list(config.venues), fix=fix, **config.router)
     )
     risk = (
         ray.remote(RiskGuard)
-        .options(**actor_options(p, Role.RISK, max_task_retries=-1, detached=detached))
-        .remote(journal, router, config.symbols, limits=config.risk_limits)
+        .options(
+            **actor_options(p, Role.RISK, max_task_retries=-1, detached=detached)
+            | _placed(config, Role.RISK)
+        )
+        .remote(journal, router, config.symbols, limits=config.risk_limits, adv=config.adv)
     )
     stream = (
         ray.remote(StreamProcessor)
-        .options(**actor_options(p, Role.STREAM, max_task_retries=-1, detached=detached))
+        .options(
+            **actor_options(p, Role.STREAM, max_task_retries=-1, detached=detached)
+            | _placed(config, Role.STREAM)
+        )
         .remote(
             journal,
             risk,
@@ -140,7 +178,10 @@ def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
     ray.get([router.ready.remote(), risk.ready.remote(), stream.ready.remote()])
     feed = (
         ray.remote(FeedActor)
-        .options(**actor_options(p, Role.FEED, detached=detached, max_concurrency=4))
+        .options(
+            **actor_options(p, Role.FEED, detached=detached, max_concurrency=4)
+            | _placed(config, Role.FEED)
+        )
         .remote(
             config.feed,
             stream,
@@ -164,7 +205,7 @@ def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
 def _roles(venues: list[str]) -> list[str]:
     return [
         str(Role.JOURNAL),
-        *[_venue_role(v) for v in venues],
+        *[_venue_role(v) for v in venues if v != FIX_VENUE],
         str(Role.ROUTER),
         str(Role.RISK),
         str(Role.STREAM),
@@ -251,6 +292,13 @@ def wait_until_finished(
         time.sleep(poll_s)
 
 
+def feed_status(pipeline: str = DEFAULT_PIPELINE) -> dict[str, Any]:
+    """The feed's state and counters (rows sent, batches done): progress of a replay."""
+    import ray
+
+    return ray.get(lookup(pipeline, Role.FEED).status.remote())
+
+
 def stop(pipeline: str = DEFAULT_PIPELINE) -> list[str]:
     """Stop the feed, then kill every actor of ``pipeline`` for good; returns their names."""
     import ray
@@ -287,6 +335,81 @@ def cancel_all(pipeline: str = DEFAULT_PIPELINE, symbol: str | None = None) -> d
 # --- building a config from the lake ------------------------------------------------------------
 
 
+WARMUP_DAYS = 45
+"""Calendar days of bars before the day read for closes, bands, ADV and volatility (the
+backtest's ``BacktestConfig.warmup_days``)."""
+STATS_LOOKBACK = 20
+"""Sessions behind the ADV and volatility (``BacktestConfig.stats_lookback``)."""
+DEFAULT_VOLATILITY = 0.02
+
+
+@dataclass
+class ReplayHistory:
+    """What a replayed day knows of the sessions before it, computed as the backtest does.
+
+    ``bars``: the raw 1-minute bars of the ``WARMUP_DAYS`` before the day (the backtest of the
+    day reads the same ones as its warm-up); ``research``: the last ``warmup_sessions`` of them
+    as research bars (the features' history); ``closes``: each symbol's last close (bands);
+    ``adv`` / ``volatility``: the backtest's ``DailyStats`` over the same sessions.
+    """
+
+    bars: pl.DataFrame
+    research: pl.DataFrame | None
+    closes: dict[str, float]
+    adv: dict[str, float]
+    volatility: dict[str, float]
+
+
+def replay_history(
+    lake_path: str | Path,
+    symbols: list[str],
+    day: date,
+    interval: str,
+    *,
+    warmup_sessions: int = 5,
+    warmup_days: int = WARMUP_DAYS,
+    stats_lookback: int = STATS_LOOKBACK,
+) -> ReplayHistory:
+    """The history of ``day`` from the lake (see ``ReplayHistory``)."""
+    from quant.data.lake import Lake
+    from quant.research.dataset import resample_bars
+    from quant.sim.backtest import DailyStats, _daily_aggregates, _with_day
+
+    start = datetime.combine(day, datetime.min.time())
+    try:
+        history = Lake(lake_path).read_bars(
+            symbols, start - timedelta(days=warmup_days), start, adjusted=False
+        )
+    except ValueError:
+        history = pl.DataFrame()
+    if history.height == 0:
+        return ReplayHistory(history, None, {}, {}, {})
+    daily = _daily_aggregates(_with_day(history))
+    stats = DailyStats(stats_lookback, universe=len(symbols))
+    closes: dict[str, float] = {}
+    for (_d,), part in daily.group_by("day", maintain_order=True):
+        names = part["symbol"].to_list()
+        vols = dict(zip(names, part["volume"].to_list(), strict=True))
+        last = dict(zip(names, part["close"].to_list(), strict=True))
+        stats.end_session(vols, last)
+        closes.update(last)
+    adv = {s: a for s in symbols if (a := stats.adv(s)) is not None and a > 0}
+    volatility = {s: v for s in symbols if (v := stats.volatility(s)) is not None}
+    days = history.with_columns(pl.col("ts").dt.date().alias("_d"))
+    keep = sorted(days["_d"].unique().to_list())[-warmup_sessions:] if warmup_sessions else []
+    recent = days.filter(pl.col("_d").is_in(keep)).drop("_d")
+    research = resample_bars(recent, interval) if recent.height else None
+    return ReplayHistory(history, research, closes, adv, volatility)
+
+
+def model_interval(model: dict[str, Any]) -> str:
+    """The research bar interval of a model spec (the features' history is in that unit)."""
+    from actors.stream_processor import build_model
+
+    _, params = build_model(model)
+    return params.bar_interval
+
+
 def lake_replay_config(
     lake_path: str | Path,
     day: date,
@@ -297,10 +420,10 @@ def lake_replay_config(
     **options: Any,
 ) -> PipelineConfig:
     """A pipeline replaying ``day``'s trades from the lake: symbols with trades that day, the
-    previous session's closes (price bands) and research bars of the sessions before (feature
-    warm-up), as the backtest of the day would have them."""
+    previous session's closes (price bands), the ADV and volatility of the sessions before
+    (impact, fat-finger check) and research bars of the last sessions (feature warm-up), as
+    the backtest of the day has them."""
     from quant.data.lake import Lake
-    from quant.research.dataset import resample_bars
 
     lake = Lake(lake_path)
     start = datetime.combine(day, datetime.min.time())
@@ -311,32 +434,18 @@ def lake_replay_config(
         raise ValueError(f"the lake at {lake_path} has no trades on {day}")
     found = sorted(trades["symbol"].unique().to_list())
     model = options.get("model") or {}
-    from actors.stream_processor import build_model
-
-    _, params = build_model(model) if model.get("kind") != "registry" else (None, None)
-    interval = params.bar_interval if params is not None else "15m"
-    history = pl.DataFrame()
-    closes: dict[str, float] = {}
-    try:
-        history = lake.read_bars(
-            found, start - timedelta(days=7 * max(1, warmup_sessions)), start, adjusted=False
-        )
-    except ValueError:
-        history = pl.DataFrame()
-    if history.height:
-        days = history.with_columns(pl.col("ts").dt.date().alias("_d"))
-        keep = sorted(days["_d"].unique().to_list())[-warmup_sessions:]
-        history = days.filter(pl.col("_d").is_in(keep)).drop("_d")
-        last = history.sort("ts").group_by("symbol").agg(pl.col("close").last())
-        closes = dict(zip(last["symbol"].to_list(), last["close"].to_list(), strict=True))
-    warmup = resample_bars(history, interval) if history.height else None
+    history = replay_history(
+        lake_path, found, day, model_interval(model), warmup_sessions=warmup_sessions
+    )
     return PipelineConfig(
         feed=FeedSpec("lake", str(lake_path), day, found),
         journal_path=str(journal_path),
         symbols=found,
         day=day,
-        previous_closes=closes,
-        warmup=warmup,
+        previous_closes=history.closes,
+        adv=history.adv,
+        volatility=history.volatility,
+        warmup=history.research,
         **options,
     )
 
@@ -352,47 +461,87 @@ class ReplayResult:
     seconds: float
 
 
+ORDER_COLUMNS = {
+    "client_order_id": pl.String,
+    "symbol": pl.String,
+    "side": pl.String,
+    "quantity": pl.Int64,
+    "limit_price": pl.Float64,
+    "ts_ns": pl.Int64,
+    "status": pl.String,
+    "filled": pl.Int64,
+    "avg_price": pl.Float64,
+    "reject_code": pl.String,
+    "reason": pl.String,
+}
+"""Orders of a run, live or backtest (``actors.parity`` compares them): one row per order the
+strategy sent, risk rejections included, in the order sent."""
+FILL_COLUMNS = {
+    "client_order_id": pl.String,
+    "symbol": pl.String,
+    "side": pl.String,
+    "last_qty": pl.Int64,
+    "last_price": pl.Float64,
+    "fees": pl.Float64,
+    "ts_ns": pl.Int64,
+}
+
+
 def collect_result(
     journal_path: str | Path, day: date, status_: dict[str, Any], seconds: float
 ) -> ReplayResult:
-    """Orders (risk decisions and staging) and fills of a run, from its journal file."""
-    from actors.journal import Journal
+    """Orders (risk decisions, staging and their reports) and fills of a run, from its journal.
+
+    An order the risk guard rejected never reaches the router's outbox; it is listed from its
+    journaled decision (status REJECTED with the guard's code), as the backtest lists it."""
+    from actors.journal import Journal, decision_from_dict, order_from_dict
+    from quant.execution.orders import OrderStatus
 
     with Journal(journal_path) as j:
         state = j.rebuild()
         fills = [e.payload for e in j.events(kinds=["fill"])]
-    orders = pl.DataFrame(
-        [
-            {
-                "client_order_id": cid,
-                "symbol": st.order.symbol,
-                "side": st.order.side.name,
-                "quantity": st.order.quantity,
-                "ts_ns": st.order.ts_ns,
-                "status": str(st.status),
-                "filled": st.filled_qty,
-                "avg_price": st.avg_price,
-            }
-            for cid, st in state.orders.items()
-        ]
-        or None,
-        schema={
-            "client_order_id": pl.String,
-            "symbol": pl.String,
-            "side": pl.String,
-            "quantity": pl.Int64,
-            "ts_ns": pl.Int64,
-            "status": pl.String,
-            "filled": pl.Int64,
-            "avg_price": pl.Float64,
-        },
-    )
+        decisions = j.events(kinds=["risk_decision"])
+    rows: dict[str, dict[str, Any]] = {}
+    for e in decisions:
+        order = order_from_dict(e.payload["order"])
+        decision = decision_from_dict(e.payload["decision"])
+        if decision.accepted:
+            continue
+        rows[order.client_order_id] = {
+            "client_order_id": order.client_order_id,
+            "symbol": order.symbol,
+            "side": order.side.name,
+            "quantity": order.quantity,
+            "limit_price": order.limit_price,
+            "ts_ns": order.ts_ns,
+            "status": str(OrderStatus.REJECTED),
+            "filled": 0,
+            "avg_price": 0.0,
+            "reject_code": _text(decision.code),
+            "reason": decision.reason or "",
+        }
+    for cid, st in state.orders.items():
+        rows[cid] = {
+            "client_order_id": cid,
+            "symbol": st.order.symbol,
+            "side": st.order.side.name,
+            "quantity": st.order.quantity,
+            "limit_price": st.order.limit_price,
+            "ts_ns": st.order.ts_ns,
+            "status": str(st.status),
+            "filled": st.filled_qty,
+            "avg_price": st.avg_price,
+            "reject_code": _text(st.reject_code),
+            "reason": st.reason or "",
+        }
+    ordered = sorted(rows.values(), key=lambda r: (r["ts_ns"], r["client_order_id"]))
+    orders = pl.DataFrame(ordered or None, schema=ORDER_COLUMNS)
     fill_frame = pl.DataFrame(
         [
             {
                 "client_order_id": f["client_order_id"],
                 "symbol": f.get("symbol", ""),
-                "side": str(f.get("side", "")),
+                "side": _side_name(f.get("side")),
                 "last_qty": int(f["last_qty"]),
                 "last_price": float(f["last_price"]),
                 "fees": float(f.get("fees", 0.0)),
@@ -401,17 +550,28 @@ def collect_result(
             for f in fills
         ]
         or None,
-        schema={
-            "client_order_id": pl.String,
-            "symbol": pl.String,
-            "side": pl.String,
-            "last_qty": pl.Int64,
-            "last_price": pl.Float64,
-            "fees": pl.Float64,
-            "ts_ns": pl.Int64,
-        },
+        schema=FILL_COLUMNS,
     )
     return ReplayResult(day, orders, fill_frame, status_, seconds)
+
+
+def _side_name(side: Any) -> str:
+    """``Side`` as journaled (its name, its value or the enum) to ``BUY`` / ``SELL``."""
+    from quant.execution.orders import Side
+
+    if isinstance(side, Side):
+        return side.name
+    if isinstance(side, str):
+        return Side[side].name if side in Side.__members__ else side
+    if isinstance(side, int):
+        return Side(side).name
+    return "" if side is None else str(side)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
 
 
 def replay_day(
@@ -460,10 +620,16 @@ def last_trade_day(lake_path: str | Path) -> date:
 
 
 def paper_config(
-    settings: Any, day: date | None = None, speed: float | None = None, *, detached: bool = True
+    settings: Any,
+    day: date | None = None,
+    speed: float | None = None,
+    *,
+    detached: bool = True,
+    model: dict[str, Any] | None = None,
 ) -> PipelineConfig:
     """The pipeline ``smart-trader paper start`` runs: a lake day replayed through the actors,
-    with a fresh journal per run under ``home/paper/``."""
+    with a fresh journal per run under ``home/paper/``; ``model`` overrides the production
+    model (``model_spec``)."""
     paper = settings.paper
     day = day or last_trade_day(settings.lake_path)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -473,7 +639,7 @@ def paper_config(
         day,
         journal.resolve(),
         pipeline=paper.pipeline,
-        model=model_spec(settings),
+        model=model if model is not None else model_spec(settings),
         speed=speed if speed is not None else paper.speed,
         batch_rows=paper.batch_rows,
         max_in_flight=paper.max_in_flight,
@@ -486,5 +652,16 @@ def paper_config(
             "breaker_failures": paper.breaker_failures,
             "breaker_reset_s": paper.breaker_reset_s,
         },
+        fix=fix_spec(settings, journal.parent) if FIX_VENUE in paper.venues else None,
         detached=detached,
     )
+
+
+def fix_spec(settings: Any, data_dir: Path) -> dict[str, Any]:
+    """The router's FIX venue from ``settings.venues.fix`` and ``settings.vault``: references
+    only (the router resolves them when it logs on)."""
+    return {
+        "settings": settings.venues.fix.model_dump(),
+        "vault": settings.vault.model_dump(),
+        "data_dir": str((Path(data_dir) / "fix").resolve()),
+    }

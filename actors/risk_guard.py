@@ -13,16 +13,34 @@ guard can neither lose an order nor count or send it twice.
 The account view (positions, open quantities, equity, buying power, last prices, bands) comes
 with each order from the stream processor that hosts the strategy: it is the strategy's own
 book, fed by the journaled fills.
+
+Batches (``submit_many``): the stream processor sends the orders a bar slice decided in one
+call. They are checked in the order the strategy sent them, their decisions, the risk events
+and the engine's snapshot are journaled in one commit, and only then are the accepted ones sent
+to the router (pipelined: every ``submit`` is in the router's queue before the first answer is
+awaited, so the router works back to back instead of waiting a round trip per order). The
+strategy's book counted each order of the batch as open from the moment it was submitted, as
+it does in the one-order path when the order is accepted; for an order the guard rejects the
+later views of the batch are corrected (its open quantity and buying-power reservation taken
+out), so each check sees exactly the view the one-order path would have given it. One
+difference remains: a *venue's* reject of an earlier order of the batch is not known when the
+later ones are checked (they are checked before the venue answers), so they count it as open,
+which can only make a limit bind sooner, never later.
+
+Journal access goes through ``JournalClient``: local SQLite on the journal's node (about 0.1 ms
+a commit), the ``JournalActor`` elsewhere.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from actors.common import LagMeter
-from actors.journal import REPORT_KINDS, report_from_dict
+from actors.journal import REPORT_KINDS, decision_from_dict, report_from_dict
+from actors.journal_actor import JournalClient
 from quant.execution.orders import ExecutionReport, Order, OrderStatus, RejectCode
 from quant.market.bands import Band
 from quant.market.instrument import Instrument
@@ -34,8 +52,13 @@ from quant.risk.limits import RiskLimits
 SNAPSHOT = "risk:engine"
 
 
-def context_from_view(view: dict[str, Any], instruments: dict[str, Instrument]) -> RiskContext:
-    """A ``RiskContext`` from the plain account view the stream processor sends."""
+def context_from_view(
+    view: dict[str, Any],
+    instruments: dict[str, Instrument],
+    adv: dict[str, float] | None = None,
+) -> RiskContext:
+    """A ``RiskContext`` from the plain account view the stream processor sends; ``adv``: the
+    day's average daily volumes (the fat-finger check), as the backtest's context has them."""
     for s in view.get("last_prices", {}):
         if s not in instruments:
             try:
@@ -59,6 +82,7 @@ def context_from_view(view: dict[str, Any], instruments: dict[str, Instrument]) 
         equity=view.get("equity"),
         buying_power=view.get("buying_power"),
         halted_symbols=frozenset(view.get("halted", ())),
+        adv=dict(view.get("adv") or adv or {}),
     )
 
 
@@ -75,10 +99,13 @@ class RiskGuard:
         drawdown_reduce_at: float | None = None,
         drawdown_halt_at: float | None = None,
         daily_loss_pct: float | None = None,
+        adv: dict[str, float] | None = None,
     ) -> None:
         import ray
 
-        self.journal = journal
+        self.adv = dict(adv or {})
+        """Average daily volume per symbol as of the day's start (the fat-finger check)."""
+        self.journal = JournalClient.of(journal)
         self.router = router
         self.instruments = {s: Instrument(s) for s in symbols}
         snapshot = self._j("checkpoint", SNAPSHOT, None)
@@ -98,12 +125,11 @@ class RiskGuard:
         self.rejects_by_code: dict[str, int] = {}
         self.check_latency = LagMeter()
         self.decisions: dict[str, RiskDecision] = {}
+        self.batches = 0
         self._catch_up()
 
     def _j(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        import ray
-
-        return ray.get(self.journal.call.remote(method, *args, **kwargs))
+        return self.journal.call(method, *args, **kwargs)
 
     def _catch_up(self) -> None:
         """Count the fills journaled since the snapshot (order-to-trade ratio, open orders)."""
@@ -112,23 +138,32 @@ class RiskGuard:
             self.engine.on_execution_report(report_from_dict(e.payload))
             self.offset = e.seq
 
-    def _snapshot(self) -> None:
-        self._drain_events()
-        self._j(
-            "set_checkpoint", SNAPSHOT, {"engine": self.engine.to_dict(), "offset": self.offset}
-        )
-
-    def _drain_events(self) -> None:
+    def _snapshot(self, calls: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]] = ()) -> None:
+        """Journal ``calls`` (decisions), the risk events since the last snapshot and the
+        engine's state, in one commit."""
+        batch = list(calls)
         for event in self.engine.drain_events():
-            data = event.to_dict()
-            self._j(
-                "append",
-                "risk_event",
-                str(event.kind),
-                data,
-                event.ts_ns,
-                f"risk_event:{event.kind}:{event.ts_ns}:{event.state}",
+            batch.append(
+                (
+                    "append",
+                    (
+                        "risk_event",
+                        str(event.kind),
+                        event.to_dict(),
+                        event.ts_ns,
+                        f"risk_event:{event.kind}:{event.ts_ns}:{event.state}",
+                    ),
+                    {},
+                )
             )
+        batch.append(
+            (
+                "set_checkpoint",
+                (SNAPSHOT, {"engine": self.engine.to_dict(), "offset": self.offset}),
+                {},
+            )
+        )
+        self.journal.batch(batch)
 
     def ready(self) -> bool:
         return True
@@ -137,39 +172,70 @@ class RiskGuard:
 
     def submit(self, order: Order, view: dict[str, Any]) -> ExecutionReport:
         """Check ``order``; journal the decision; send an accepted order to the router."""
+        return self.submit_many([(order, view)])[0][0]
+
+    def submit_many(
+        self, items: list[tuple[Order, dict[str, Any]]]
+    ) -> list[tuple[ExecutionReport, int]]:
+        """Check the orders of one bar slice in order, journal every decision in one commit,
+        then route the accepted ones (see the module docstring). Returns, per order, the
+        deciding report and the wall time (ns) its answer reached this guard: the router's
+        acknowledgement, or the check for a reject."""
         import ray
 
         started = time.time_ns()
-        cid = getattr(order, "client_order_id", "")
-        decision = self.decisions.get(cid) if cid else None
-        if decision is None and cid:
-            staged = self._j("events", 0, kinds=["risk_decision"], key=cid, limit=1)
-            if staged:
-                from actors.journal import decision_from_dict
-
-                decision = decision_from_dict(staged[0].payload["decision"])
-        if decision is not None:
-            self.counters["repeats"] += 1
-        else:
-            self._catch_up()
-            try:
-                context = context_from_view(view, self.instruments)
-                decision = self.engine.check(order, context)
-            except Exception as exc:
-                decision = RiskDecision.reject(RejectCode.INVALID_ORDER, f"malformed order: {exc}")
-            self.counters["checked"] += 1
-            if isinstance(order, Order) and cid:
-                self._j("record_risk_decision", order, decision, order.ts_ns or None)
-            self._snapshot()
-        if cid:
-            self.decisions[cid] = decision
-        self.check_latency.observe(time.time_ns() - started)
-        if not decision.accepted:
+        decisions: list[RiskDecision] = []
+        calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        rejected: list[Order] = []
+        caught_up = False
+        for order, view in items:
+            cid = getattr(order, "client_order_id", "")
+            decision = self._known_decision(cid)
+            if decision is not None:
+                self.counters["repeats"] += 1
+            else:
+                if not caught_up:
+                    self._catch_up()
+                    caught_up = True
+                try:
+                    context = context_from_view(
+                        _without(view, rejected), self.instruments, self.adv
+                    )
+                    decision = self.engine.check(order, context)
+                except Exception as exc:
+                    decision = RiskDecision.reject(
+                        RejectCode.INVALID_ORDER, f"malformed order: {exc}"
+                    )
+                self.counters["checked"] += 1
+                if isinstance(order, Order) and cid:
+                    calls.append(
+                        ("record_risk_decision", (order, decision, order.ts_ns or None), {})
+                    )
+            if cid:
+                self.decisions[cid] = decision
+            if not decision.accepted and isinstance(order, Order):
+                rejected.append(order)
+            decisions.append(decision)
+        if caught_up:
+            self._snapshot(calls)  # decisions journaled before any order reaches the router
+        checked = time.time_ns()
+        self.check_latency.observe((checked - started) / max(1, len(items)))
+        refs = [
+            self.router.submit.remote(order) if d.accepted else None
+            for (order, _), d in zip(items, decisions, strict=True)
+        ]
+        out: list[tuple[ExecutionReport, int]] = []
+        for (order, _), decision, ref in zip(items, decisions, refs, strict=True):
+            if ref is not None:
+                self.counters["accepted"] += 1
+                report = ray.get(ref)
+                out.append((report, time.time_ns()))
+                continue
             code = decision.code or RejectCode.INVALID_ORDER
             self.counters["rejected"] += 1
             self.rejects_by_code[str(code)] = self.rejects_by_code.get(str(code), 0) + 1
-            return ExecutionReport(
-                client_order_id=cid,
+            report = ExecutionReport(
+                client_order_id=getattr(order, "client_order_id", ""),
                 status=OrderStatus.REJECTED,
                 ts_ns=getattr(order, "ts_ns", 0),
                 symbol=getattr(order, "symbol", ""),
@@ -177,8 +243,20 @@ class RiskGuard:
                 reject_code=code,
                 reason=decision.reason,
             )
-        self.counters["accepted"] += 1
-        return ray.get(self.router.submit.remote(order))
+            out.append((report, checked))
+        self.batches += 1
+        return out
+
+    def _known_decision(self, cid: str) -> RiskDecision | None:
+        """The decision already journaled for ``cid`` (a retried call, a restarted guard)."""
+        if not cid:
+            return None
+        decision = self.decisions.get(cid)
+        if decision is None:
+            staged = self._j("events", 0, kinds=["risk_decision"], key=cid, limit=1)
+            if staged:
+                decision = decision_from_dict(staged[0].payload["decision"])
+        return decision
 
     # --- trading state and kill switch -------------------------------------------------------
 
@@ -219,5 +297,29 @@ class RiskGuard:
             "counters": dict(self.counters),
             "rejects_by_code": dict(self.rejects_by_code),
             "check_latency": self.check_latency.snapshot(),
+            "batches": self.batches,
+            "journal": self.journal.mode,
             "journal_offset": self.offset,
         }
+
+
+def _without(view: dict[str, Any], rejected: list[Order]) -> dict[str, Any]:
+    """``view`` without the earlier orders of the batch the guard rejected: the strategy's book
+    counted them as open (open quantity, and buying power reserved for a buy at its limit or the
+    last price, as ``LiveContext.buying_power`` does), the one-order path never would have."""
+    if not rejected:
+        return view
+    buys = dict(view.get("open_buy", {}))
+    sells = dict(view.get("open_sell", {}))
+    last = view.get("last_prices", {})
+    power = view.get("buying_power")
+    for order in rejected:
+        book = buys if order.side.sign > 0 else sells
+        left = book.get(order.symbol, 0) - order.quantity
+        if left > 0:
+            book[order.symbol] = left
+        else:
+            book.pop(order.symbol, None)
+        if order.side.sign > 0 and power is not None:
+            power += order.quantity * (order.limit_price or last.get(order.symbol, 0.0))
+    return {**view, "open_buy": buys, "open_sell": sells, "buying_power": power}

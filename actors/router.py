@@ -3,9 +3,12 @@
 What the actor adds to the core:
 
 * **Outbox** (``actors.journal``): an order is staged in the journal before anything can reach
-  a venue, and each send is claimed (``mark_sent``) right before the venue call (the core's
-  ``before_send`` hook). Every execution report a venue returns is journaled before the caller
-  sees it.
+  a venue, and each send is claimed (``mark_sent``) right before the venue call
+  (``OutboxVenue``); a refused claim sends nothing. The one legitimate second send of an id to
+  the same venue (the core re-sends only after that venue's ``status`` said it does not hold
+  the order) goes through the journal's explicit rule: the venue's "not held" answer is
+  journaled (``reclaim_after_absent``) and allows exactly one more claim. Every execution
+  report a venue returns is journaled before the caller sees it.
 * **Recovery**: on (re)start the router rebuilds its book from the journal. An order whose send
   was claimed and answered is restored as held at its venue; one claimed but never answered is
   restored *in doubt*, so the core asks the venue's status before doing anything with it; one
@@ -17,6 +20,16 @@ What the actor adds to the core:
 * **Venue clients**: ``VenueActorClient`` makes a venue actor look like a ``Venue`` to the core,
   turning a call that does not answer within ``timeout_s`` into
   ``TransientVenueError(maybe_received=True)`` (the request may have arrived).
+* **FIX venue** (``fix=``): a ``FixVenue`` session held by this actor (``actors.fix.link``),
+  routed to like any venue. Its logon credentials are secret references from the config,
+  resolved here (``cluster.secrets``), never passed as values. Reports the exchange sends
+  outside a request are queued by the session and journaled on the router's next call.
+  Reconciliation asks the exchange the ``status`` of each order the journal has working there.
+* **Parent orders** (``submit_parent``): a ``ParentOrderSlicer`` (TWAP / VWAP / POV) sliced on
+  the bar clock (``on_bars``); children are staged and routed like any order. The slicer's
+  inputs are journaled with the children they produced, in one transaction, so a restarted
+  router replays them, regenerates the same child ids and sends none of them again
+  (``actors.parent_orders``).
 
 Consumers read the reports from the journal (by offset), not from the router's answers, so a
 router restart loses nothing they have not read.
@@ -25,12 +38,25 @@ router restart loses nothing they have not read.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from actors.common import LagMeter, WallClock
 from actors.context import report_key as _report_key
 from actors.journal import report_to_dict
+from actors.parent_orders import (
+    PARENT_EVENT,
+    PARENT_STARTED,
+    AlgoSpec,
+    ParentSpecError,
+    event_from_dict,
+    event_to_dict,
+    markets_from_bars,
+    started_from_payload,
+    started_payload,
+)
+from quant.execution.algos.base import AlgoStatus
 from quant.execution.orders import (
     ExecutionReport,
     IllegalTransition,
@@ -40,6 +66,7 @@ from quant.execution.orders import (
 )
 from quant.execution.routing import (
     CircuitBreaker,
+    ParentOrderSlicer,
     RetryPolicy,
     RouteOutcome,
     RouteStatus,
@@ -53,6 +80,8 @@ from quant.sim.strategy import Bar
 
 HELD = "order_held"
 """Journal kind of a venue's "held for a later phase" answer (status NEW, not a transition)."""
+PARENT_CLOCK = "router:parent_ts"
+"""Checkpoint: the last bar slice the parents were sliced on (a retried slice slices nothing)."""
 
 NS = 1_000_000_000
 
@@ -65,6 +94,8 @@ class VenueActorClient:
         self.name = name
         self.handle = handle
         self.timeout_s = timeout_s
+        self._dropped = 0
+        """The venue's count of dropped requests when last seen (``status``)."""
 
     def _get(self, ref: Any, what: str) -> Any:
         import ray
@@ -106,21 +137,132 @@ class VenueActorClient:
         from ray.exceptions import GetTimeoutError, RayActorError
 
         try:
-            # the venue answers None both for "unknown order" and for a dropped request:
-            # ask for the status together with a liveness token to tell them apart
-            state, alive = ray.get(
-                [self.handle.status.remote(client_order_id), self.handle.ready.remote()],
-                timeout=self.timeout_s,
+            # the venue answers None both for "unknown order" and for a request it dropped
+            # unprocessed; "unknown" is evidence the router acts on (it may resend the order
+            # there), a drop is not: the drop counter, read after the answer, tells them apart
+            state = ray.get(self.handle.status.remote(client_order_id), timeout=self.timeout_s)
+            info = (
+                ray.get(self.handle.info.remote(), timeout=self.timeout_s)
+                if state is None
+                else None
             )
         except GetTimeoutError:
             raise TransientVenueError(f"{self.name} did not answer a status request") from None
         except RayActorError as exc:
             raise TransientVenueError(f"{self.name} died: {exc}") from None
-        return state if alive else None
+        if info is not None and (
+            not info.get("answering", True) or info.get("dropped_requests", 0) > self._dropped
+        ):
+            self._dropped = info.get("dropped_requests", 0)
+            raise TransientVenueError(f"{self.name} dropped a status request unanswered")
+        return state
+
+
+class OutboxVenue:
+    """A venue behind the journal's outbox rule, as the routing core sees it.
+
+    ``submit`` claims the send in the journal first and sends only a claim the journal grants;
+    a refused claim sends nothing and is answered ``TransientVenueError(maybe_received=True)``,
+    so the core treats the order as possibly at this venue and asks its ``status`` before
+    anything else. ``status`` journals a "not held" answer as the evidence that allows one more
+    claim (``Journal.reclaim_after_absent``): that, and only that, lets the core re-send an id
+    to a venue it went to before. Errors of the status call itself prove nothing and record
+    nothing.
+    """
+
+    def __init__(
+        self, name: str, inner: Any, journal: Callable[..., Any], clock: WallClock
+    ) -> None:
+        self.name = name
+        self.inner = inner
+        self._j = journal
+        self.clock = clock
+        self.refused_claims = 0
+        self.absent_answers = 0
+
+    def submit(self, order: Order) -> list[ExecutionReport]:
+        cid = order.client_order_id
+        if not self._j("mark_sent", cid, self.name, self.clock.now_ns()):
+            self.refused_claims += 1
+            raise TransientVenueError(
+                f"{self.name}: the journal holds a send of {cid} here and no answer that the"
+                " venue lacks it: not sent again",
+                maybe_received=True,
+            )
+        return self.inner.submit(order)
+
+    def status(self, client_order_id: str) -> OrderState | None:
+        state = self.inner.status(client_order_id)
+        if state is None:
+            self.absent_answers += 1
+            self._j(
+                "reclaim_after_absent",
+                client_order_id,
+                self.name,
+                f"status: {self.name} does not hold {client_order_id}",
+                self.clock.now_ns(),
+            )
+        return state
+
+    def cancel(self, client_order_id: str, ts_ns: int) -> list[ExecutionReport]:
+        return self.inner.cancel(client_order_id, ts_ns)
+
+    def cancel_all(self, ts_ns: int, symbol: str | None = None) -> list[ExecutionReport]:
+        return self.inner.cancel_all(ts_ns, symbol)
+
+    def replace(
+        self,
+        client_order_id: str,
+        ts_ns: int,
+        quantity: int | None = None,
+        limit_price: float | None = None,
+    ) -> list[ExecutionReport]:
+        return self.inner.replace(client_order_id, ts_ns, quantity, limit_price)
+
+
+class UnavailableVenue:
+    """A configured venue that could not be set up (e.g. its credentials' vault is unreachable
+    at start): every request is refused ``VenueUnavailable`` with the reason, so its circuit
+    opens and orders go elsewhere, and ``status`` shows why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise VenueUnavailable(f"{self.name}: {self.reason}")
+
+    submit = cancel = cancel_all = replace = status = _refuse
+
+
+def fix_link(spec: Mapping[str, Any]) -> Any:
+    """The FIX venue of ``spec`` (``settings``: ``cluster.config.FixVenueSettings`` fields,
+    ``vault``: ``VaultSettings`` fields, ``data_dir``: the session's store and message log,
+    ``name``). The references are resolved here, in the process that logs on."""
+    from actors.fix.link import FixLink
+    from cluster.config import FixVenueSettings, VaultSettings
+    from cluster.secrets import SecretError, SecretResolver
+
+    name = str(spec.get("name", "fix"))
+    settings = FixVenueSettings.model_validate(spec.get("settings") or {})
+    try:
+        resolver = SecretResolver.from_settings(
+            VaultSettings.model_validate(spec.get("vault") or {})
+        )
+    except SecretError as exc:
+        return UnavailableVenue(name, f"vault credentials unavailable: {exc}")
+    return FixLink(
+        settings,
+        resolver=resolver,
+        data_dir=Path(spec["data_dir"]),
+        name=name,
+        logon_timeout_s=float(spec.get("logon_timeout_s", 2.0)),
+        retry_s=float(spec.get("retry_s", 1.0)),
+    )
 
 
 class OrderRouter:
-    """Routes orders to the paper (and FIX) venues; see the module docstring."""
+    """Routes orders to the paper and FIX venues; see the module docstring."""
 
     def __init__(
         self,
@@ -128,6 +270,8 @@ class OrderRouter:
         venues: Mapping[str, Any],
         *,
         preference: list[str] | None = None,
+        fix: Mapping[str, Any] | None = None,
+        calendar: str | None = "XIST",
         timeout_s: float = 1.0,
         max_wait_s: float = 5.0,
         rate_per_s: float | None = None,
@@ -141,10 +285,24 @@ class OrderRouter:
     ) -> None:
         import ray
 
-        self.journal = journal
+        from actors.journal_actor import JournalClient
+
+        self.journal = JournalClient.of(journal)  # local SQLite on the journal's node
         self.venue_handles = dict(venues)
         self.clock = WallClock()
-        self.clients = {n: VenueActorClient(n, h, timeout_s) for n, h in self.venue_handles.items()}
+        self.calendar = calendar
+        clients: dict[str, Any] = {
+            n: VenueActorClient(n, h, timeout_s) for n, h in self.venue_handles.items()
+        }
+        self.fix: Any = None
+        self.fix_name: str | None = None
+        if fix is not None:
+            self.fix_name = str(fix.get("name", "fix"))
+            self.fix = fix_link({**fix, "name": self.fix_name})
+            clients[self.fix_name] = self.fix
+        self.clients = clients
+        self.outboxes = {n: OutboxVenue(n, c, self._j, self.clock) for n, c in clients.items()}
+        self.timeout_s = timeout_s
         self.max_wait_s = max_wait_s
         throttles = (
             {n: TokenBucket(rate_per_s, burst, self.clock) for n in self.clients}
@@ -156,7 +314,7 @@ class OrderRouter:
             for n in self.clients
         }
         self.core = RoutingCore(
-            self.clients,
+            self.outboxes,
             self.clock,
             preference=preference,
             throttles=throttles,
@@ -167,7 +325,6 @@ class OrderRouter:
                 cap_ns=int(retry_cap_s * NS),
                 seed=seed,
             ),
-            before_send=self._before_send,
         )
         self.preferred = (preference or list(self.clients))[0]
         self.orders: dict[str, OrderState] = {}
@@ -176,6 +333,12 @@ class OrderRouter:
         self.seen: set[str] = set()
         self.held: set[str] = set()
         """Orders a venue answered "held" (it has them, they enter at a later phase)."""
+        self.slicer = ParentOrderSlicer()
+        self.parents: dict[str, AlgoSpec] = {}
+        self.parent_logged: dict[str, int] = {}
+        """Slicer events of each parent already journaled (the next one's number)."""
+        self.parent_clock = 0
+        self.parents_cancelled: set[str] = set()
         self.last_bar_ts = 0
         self.counters = {
             "submitted": 0,
@@ -186,6 +349,9 @@ class OrderRouter:
             "resent_after_restart": 0,
             "reports": 0,
             "bar_slices": 0,
+            "unsolicited_reports": 0,
+            "parents": 0,
+            "children": 0,
         }
         self.submit_latency = LagMeter()
         self.breaks: list[dict[str, Any]] = []
@@ -196,18 +362,15 @@ class OrderRouter:
     # --- journal helpers -------------------------------------------------------------------------
 
     def _j(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        import ray
+        return self.journal.call(method, *args, **kwargs)
 
-        return ray.get(self.journal.call.remote(method, *args, **kwargs))
-
-    def _before_send(self, order: Order, venue: str) -> None:
-        # the claim is journaled before the venue can see the order; a second claim for the
-        # same venue (a resend after the venue said it does not hold the order) is refused by
-        # the journal and allowed here: the core resends only on that proof
-        self._j("mark_sent", order.client_order_id, venue, self.clock.now_ns())
+    def _batch(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
+        return self.journal.batch(calls) if calls else []
 
     def _record(self, reports: list[ExecutionReport] | tuple[ExecutionReport, ...]) -> None:
-        """Journal reports, then apply them to the router's book (journal first)."""
+        """Journal reports, then apply them to the router's book (journal first). Children's
+        reports go to their parent's algorithm, and its inputs are journaled in the same
+        transaction as the reports."""
         fresh = [r for r in reports if _report_key(r) not in self.seen]
         if not fresh:
             return
@@ -225,9 +388,12 @@ class OrderRouter:
         ]
         if changes:
             calls.append(("record_reports", (changes,), {}))
-        import ray
-
-        ray.get(self.journal.batch.remote(calls))
+        for r in changes:
+            if self.slicer.parent_of(r.client_order_id) is not None:
+                self.slicer.on_report(r)
+        logged = self._parent_event_calls()
+        self._batch(calls + logged[0])
+        self.parent_logged.update(logged[1])
         self.held.update(r.client_order_id for r in held)
         for r in changes:
             self.seen.add(_report_key(r))
@@ -239,6 +405,15 @@ class OrderRouter:
             except IllegalTransition:
                 continue
             self.counters["reports"] += 1
+
+    def _drain(self) -> None:
+        """Journal what the FIX exchange sent outside a request (fills of resting orders)."""
+        if self.fix is None or not hasattr(self.fix, "take_reports"):
+            return
+        reports = self.fix.take_reports()
+        if reports:
+            self.counters["unsolicited_reports"] += len(reports)
+            self._record(reports)
 
     # --- recovery --------------------------------------------------------------------------------
 
@@ -266,6 +441,7 @@ class OrderRouter:
         for cid in unsent:
             self.pending[cid] = self.orders[cid].order
         self.last_bar_ts = int(self._j("checkpoint", "router:last_bar_ts", 0))
+        parents = self._restore_parents()
         self.recovery = {
             "orders": len(state.orders),
             "restored_at_venue": restored,
@@ -274,16 +450,48 @@ class OrderRouter:
             "unsent": len(unsent),
             "positions": dict(state.positions),
             "problems": list(state.problems),
+            **parents,
         }
         if self.pending:
             self.counters["resent_after_restart"] += len(unsent)
             self._drive_pending()
         self.reconcile()
 
+    def _restore_parents(self) -> dict[str, Any]:
+        """Rebuild every parent from its journaled inputs; the children it regenerates carry
+        the ids they had and are already in the outbox (staged with the input that made them)."""
+        self.parent_clock = int(self._j("checkpoint", PARENT_CLOCK, 0))
+        regenerated = 0
+        unknown: list[str] = []
+        for started in self._j("events", 0, kinds=[PARENT_STARTED]):
+            parent, spec = started_from_payload(started.payload)
+            pid = parent.client_order_id
+            events = self._j("events", 0, kinds=[PARENT_EVENT], key=pid)
+            try:
+                algo = spec.build()
+                start, end = spec.window()
+                context = spec.context()
+            except ParentSpecError:
+                continue  # refused when submitted; nothing was sliced
+            children = self.slicer.resume(
+                parent, algo, start, end, context, [event_from_dict(e.payload) for e in events]
+            )
+            self.parents[pid] = spec
+            self.parent_logged[pid] = len(events)
+            regenerated += len(children)
+            unknown += [c.client_order_id for c in children if c.client_order_id not in self.orders]
+        return {
+            "parents": len(self.parents),
+            "children_regenerated": regenerated,
+            "children_not_in_journal": unknown,
+        }
+
     def reconcile(self) -> list[dict[str, Any]]:
-        """Compare the journal with every venue's open orders; keeps and returns the breaks."""
+        """Compare the journal with every venue's open orders (the FIX exchange's through the
+        status of each order the router has there); keeps and returns the breaks."""
         import ray
 
+        self._drain()
         views: list[OrderState] = []
         unreachable = []
         for name, handle in self.venue_handles.items():
@@ -297,6 +505,12 @@ class OrderRouter:
                 unreachable.append(name)
                 continue
             views.extend(open_orders)
+        if self.fix_name is not None:
+            fix_views = self._fix_views()
+            if fix_views is None:
+                unreachable.append(self.fix_name)
+            else:
+                views.extend(fix_views)
         breaks = self._j("reconcile", views)
         self.breaks = [
             {
@@ -311,6 +525,22 @@ class OrderRouter:
         ]
         return self.breaks
 
+    def _fix_views(self) -> list[OrderState] | None:
+        """The FIX exchange's state of every open order the router has there (None when the
+        exchange cannot be asked)."""
+        assert self.fix_name is not None
+        out = []
+        for cid, st in self.orders.items():
+            if st.status.is_terminal or self.core.venue_of(cid) != self.fix_name:
+                continue
+            try:
+                state = self.fix.status(cid)
+            except Exception:
+                return None
+            if state is not None and state.status.is_open:
+                out.append(state)
+        return out
+
     def _venue_of(self, cid: str) -> str | None:
         return self.core.venue_of(cid)
 
@@ -322,6 +552,7 @@ class OrderRouter:
     def submit(self, order: Order) -> ExecutionReport:
         """Route one order; idempotent by client order id (a retried call sends nothing)."""
         started = time.time_ns()
+        self._drain()
         cid = order.client_order_id
         known = self.orders.get(cid)
         if known is not None and (known.history or cid in self.pending or cid in self.held):
@@ -331,8 +562,14 @@ class OrderRouter:
         if known is None:
             self._j("stage_order", order, self.preferred, order.ts_ns or None)
             self.orders[cid] = OrderState(order)
-        outcome = self._route(order)
+        answer = self._dispatch(order)
         self.submit_latency.observe(time.time_ns() - started)
+        return answer
+
+    def _dispatch(self, order: Order) -> ExecutionReport:
+        """Route a staged order; an unresolved one is kept and answered "held by the router"."""
+        cid = order.client_order_id
+        outcome = self._route(order)
         if outcome.status in (RouteStatus.RETRY, RouteStatus.IN_DOUBT):
             self.pending[cid] = order
             return ExecutionReport(
@@ -394,16 +631,114 @@ class OrderRouter:
             outcome = self.core.route(order)
             self._settle(order, outcome)
 
+    # --- parent orders ---------------------------------------------------------------------------
+
+    def submit_parent(self, parent: Order, algo: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Work ``parent`` with ``algo`` (twap, vwap, pov; ``actors.parent_orders.AlgoSpec``
+        gives the parameters) from the next bar slice on. Idempotent by the parent's id: a
+        repeated call changes nothing and answers the parent's state."""
+        pid = parent.client_order_id
+        if pid in self.parents:
+            return {**self.parent_status(pid), "repeat": True}
+        spec = AlgoSpec(str(algo), dict(params))
+        try:
+            algo_obj = spec.build()
+            start, end = spec.window()
+            context = spec.context()
+        except ParentSpecError as exc:
+            return {"parent_id": pid, "status": str(AlgoStatus.INVALID), "reason": str(exc)}
+        if pid in self.orders:
+            why = f"client order id {pid!r} is already used by an order"
+            return {"parent_id": pid, "status": str(AlgoStatus.INVALID), "reason": why}
+        ts = parent.ts_ns or self.clock.now_ns()
+        self._j("append", PARENT_STARTED, pid, started_payload(parent, spec), ts, f"parent:{pid}")
+        self.slicer.start(parent, algo_obj, start, end, context)
+        self.parents[pid] = spec
+        self.parent_logged[pid] = 0
+        self.counters["parents"] += 1
+        return self.parent_status(pid)
+
+    def _parent_event_calls(
+        self,
+    ) -> tuple[list[tuple[str, tuple[Any, ...], dict[str, Any]]], dict[str, int]]:
+        """Journal appends for the slicer inputs not journaled yet, and the new counts."""
+        calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        counts: dict[str, int] = {}
+        for pid in self.parents:
+            events = self.slicer.events(pid)
+            done = self.parent_logged.get(pid, 0)
+            if len(events) <= done:
+                continue
+            for i in range(done, len(events)):
+                e = events[i]
+                payload = {"i": i, **event_to_dict(e)}
+                calls.append(
+                    ("append", (PARENT_EVENT, pid, payload, e.ts_ns, f"parent:{pid}:{i}"), {})
+                )
+            counts[pid] = len(events)
+        return calls, counts
+
+    def _slice_parents(self, bars: list[Bar], ts_ns: int) -> None:
+        """The bar clock: children due at ``ts_ns`` are journaled (with the slicer input that
+        made them, and the slice time) in one transaction, then routed like any order."""
+        if not self.parents or ts_ns <= self.parent_clock:
+            return
+        children = self.slicer.on_time(ts_ns, markets_from_bars(bars, ts_ns, self.calendar))
+        calls, counts = self._parent_event_calls()
+        for child in children:
+            calls.append(("stage_order", (child, self.preferred, child.ts_ns), {}))
+        calls.append(("set_checkpoint", (PARENT_CLOCK, ts_ns), {}))
+        self._batch(calls)
+        self.parent_logged.update(counts)
+        self.parent_clock = ts_ns
+        for child in children:
+            self.orders[child.client_order_id] = OrderState(child)
+            self.counters["children"] += 1
+            self._dispatch(child)
+        self._cancel_finished_parents()
+
+    def _cancel_finished_parents(self) -> None:
+        """A parent whose window ended (or that stopped) cancels its working children."""
+        for pid in self.parents:
+            algo = self.slicer.algo(pid)
+            if algo is None or pid in self.parents_cancelled:
+                continue
+            if algo.status in (AlgoStatus.EXPIRED, AlgoStatus.STOPPED):
+                self.parents_cancelled.add(pid)
+                for cid in algo.open_children:
+                    self.cancel(cid)
+
+    def parent_status(self, parent_id: str) -> dict[str, Any]:
+        algo = self.slicer.algo(parent_id)
+        spec = self.parents.get(parent_id)
+        if algo is None or algo.parent is None or spec is None:
+            return {"parent_id": parent_id, "status": "unknown", "reason": "no such parent"}
+        return {
+            "parent_id": parent_id,
+            "algo": spec.algo,
+            "status": str(algo.status),
+            "reason": algo.reason,
+            "quantity": algo.parent.quantity,
+            "filled": algo.filled,
+            "working": algo.working,
+            "remaining": algo.remaining,
+            "done": algo.done,
+            "children": [c.client_order_id for c in algo.children],
+            "open_children": list(algo.open_children),
+        }
+
     # --- market data and session -----------------------------------------------------------------
 
     def on_bars(self, bars: list[Bar], ts_ns: int) -> int:
         """Show every venue the bar slice closing at ``ts_ns`` (once: a slice at or before the
         last one seen is ignored, so a restarted stream processor cannot fill orders twice);
-        journals what filled. Returns the number of reports."""
+        journals what filled, then slices the parent orders on it. Returns the number of
+        reports."""
         import ray
 
         if ts_ns <= self.last_bar_ts:
             return 0
+        self._drain()
         if self.pending:
             self._drive_pending()
         refs = {n: h.on_bars.remote(bars, ts_ns) for n, h in self.venue_handles.items()}
@@ -416,13 +751,15 @@ class OrderRouter:
             if answer:
                 reports.extend(answer)
         self._record(reports)
+        self._slice_parents(bars, ts_ns)
         self.last_bar_ts = ts_ns
         self._j("set_checkpoint", "router:last_bar_ts", ts_ns)
         self.counters["bar_slices"] += 1
         return len(reports)
 
     def start_session(self, day: Any, previous_closes: dict[str, float], ts_ns: int) -> int:
-        """Open the session at every venue (idempotent); journals what it caused."""
+        """Open the session at every paper venue (idempotent; the FIX exchange runs its own
+        session); journals what it caused."""
         import ray
 
         reports: list[ExecutionReport] = []
@@ -440,9 +777,10 @@ class OrderRouter:
         return len(reports)
 
     def end_session(self, ts_ns: int) -> int:
-        """DAY orders expire at every venue; journals the expiries."""
+        """DAY orders expire at every paper venue; journals the expiries."""
         import ray
 
+        self._drain()
         reports: list[ExecutionReport] = []
         for name, handle in self.venue_handles.items():
             try:
@@ -457,6 +795,7 @@ class OrderRouter:
         return len(reports)
 
     def cancel(self, client_order_id: str) -> list[ExecutionReport]:
+        self._drain()
         out = self.core.cancel(client_order_id)
         self._record(list(out.reports))
         return list(out.reports)
@@ -464,6 +803,7 @@ class OrderRouter:
     def cancel_all(self, symbol: str | None = None) -> dict[str, Any]:
         """Cancel every open order (of ``symbol``) at every venue; journals the cancels."""
         started = time.time_ns()
+        self._drain()
         out = self.core.cancel_all(symbol)
         self._record(list(out.reports))
         for cid in out.held_back:
@@ -486,6 +826,12 @@ class OrderRouter:
             "elapsed_ms": (time.time_ns() - started) / 1e6,
         }
 
+    def close(self) -> bool:
+        """Log the FIX session out (the actor is about to be stopped); idempotent."""
+        if self.fix is not None and hasattr(self.fix, "close"):
+            self.fix.close()
+        return True
+
     # --- status ----------------------------------------------------------------------------------
 
     def open_orders(self) -> list[OrderState]:
@@ -499,7 +845,12 @@ class OrderRouter:
                 pos[st.order.symbol] = pos.get(st.order.symbol, 0) + signed
         return {s: q for s, q in pos.items() if q}
 
+    def breaker_transitions(self, venue: str) -> list[tuple[int, str]]:
+        """(ts_ns, state) of every change of ``venue``'s circuit breaker."""
+        return [(t, str(s)) for t, s in self.core.breakers[venue].transitions]
+
     def status(self) -> dict[str, Any]:
+        self._drain()
         return {
             "restarted": self.restarted,
             "counters": dict(self.counters),
@@ -518,6 +869,12 @@ class OrderRouter:
             "pending": sorted(self.pending),
             "positions": self.positions(),
             "venues": {n: h.to_dict() for n, h in self.core.venue_health().items()},
+            "outbox": {
+                n: {"refused_claims": o.refused_claims, "absent_answers": o.absent_answers}
+                for n, o in self.outboxes.items()
+            },
+            "fix": self.fix.info() if hasattr(self.fix, "info") else None,
+            "parents": {pid: self.parent_status(pid) for pid in self.parents},
             "breaks": self.breaks,
             "recovery": self.recovery,
             "submit_latency": self.submit_latency.snapshot(),

@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from quant.data.bars import parse_every
+from quant.data.schema import DataKind, conform
 from quant.research.params import TrialParams
 from quant.research.signals import PredictionStrategy
 from quant.sim.strategy import Bar
@@ -308,13 +309,26 @@ class LiveSignals:
 
 
 def batch_predictions(
-    model: SignalModel, params: TrialParams, minute_bars: pl.DataFrame, warmup_until_ns: int
+    model: SignalModel,
+    params: TrialParams,
+    minute_bars: pl.DataFrame,
+    warmup_until_ns: int,
+    history: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The predictions ``LiveSignals`` makes, computed over a whole frame of minute bars (the
-    backtest side of the parity check): scores research bars ending after ``warmup_until_ns``."""
+    backtest side of the parity check): scores research bars ending after ``warmup_until_ns``.
+
+    ``history``: research bars before the frame (what ``LiveSignals.warm_up`` was given), put
+    in front of the frame's own research bars so the features see the same past."""
     from quant.research.dataset import feature_pipeline, resample_bars
 
     research = resample_bars(minute_bars, params.bar_interval)
+    if history is not None and history.height:
+        past = conform(history, DataKind.BARS)
+        first = research["ts"].min() if research.height else None
+        if first is not None:
+            past = past.filter(pl.col("ts") < first)
+        research = pl.concat([past.select(research.columns), research]).sort("symbol", "ts")
     features = feature_pipeline(params).batch(research)
     names = list(model.feature_names)
     ends = (

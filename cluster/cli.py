@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -841,7 +842,9 @@ def paper_start(
     With a Ray address configured the actors are detached: the command returns and `paper
     status`, `paper stop`, `kill-switch` and `cancel-all` reach them. With the embedded Ray
     the command runs the day in the foreground and stops the pipeline at the end (Ctrl-C stops
-    it early).
+    it early); then it backtests the same day with the same model and config and prints the
+    parity of the two (orders and fills identical in symbol, side, quantity and price, each
+    difference with its cause), also written to reports/paper/parity-DAY.json|html.
     """
     from actors import pipeline as pipe
     from cluster.runtime import stop_ray
@@ -878,17 +881,32 @@ def paper_start(
             f"replaying {config.day} ({len(config.symbols)} symbols) on the embedded Ray, in "
             "the foreground (set ray.address to run detached)"
         )
+        from actors import parity
+
+        began = time.perf_counter()
         try:
-            pipe.wait_until_finished(config.pipeline, timeout_s=24 * 3600)
+            total = parity.day_trades(config).height
+            feed = parity.follow_replay(config, err, total_ticks=total, timeout_s=24 * 3600)
             final = pipe.status(config.pipeline)
         finally:
             pipe.stop(config.pipeline)
         final["journal"] = config.journal_path
+        report = None
+        if feed["state"] == "finished":
+            # the same day, model and config through the backtest: the parity check
+            _, _, report = parity.check_parity(config, final, time.perf_counter() - began)
+            paths = parity.write_parity(report, Path(s.reports_path) / "paper")
+            final["parity"] = {**report.as_dict(), "files": [str(p) for p in paths]}
         if as_json:
             _emit_json(final)
         else:
             _print_status(final)
             out.print(f"journal: {config.journal_path}", highlight=False)
+            if report is not None:
+                parity.print_parity(report, out)
+                out.print(f"parity report: {final['parity']['files'][1]}", highlight=False)
+            else:
+                out.print(f"no parity check: the feed ended {feed['state']}", highlight=False)
     finally:
         if s.ray.address is None:
             stop_ray()

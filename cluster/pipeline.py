@@ -942,13 +942,81 @@ def _step_backtest(run: DemoRun) -> None:
         run.halted = f"the demo backtest stopped early: {run.backtest.result.error}"
 
 
+DEMO_MIN_ORDERS = 10
+"""Below this many orders from the production model, the replay is run again with the
+momentum rule, so the demo also compares orders and fills, not only signals."""
+
+
+def _step_paper(run: DemoRun) -> None:
+    """Replay the lake's last recorded day through the actors and check parity with its
+    backtest: the production model first (what ``paper start`` would trade); if it barely
+    trades that day, the momentum rule as well, so orders and fills are compared too."""
+    from actors import parity
+    from actors.pipeline import model_spec, paper_config
+    from cluster.runtime import start_ray
+
+    settings = run.settings
+    start_ray(settings)
+    config = paper_config(settings, detached=True)
+    spec = model_spec(settings)
+    runs = [("production model" if spec["kind"] == "registry" else "momentum rule", config)]
+    reports: list[dict[str, Any]] = []
+    sections: list[tuple[str, str]] = []
+    for k, (label, cfg) in enumerate(runs):
+        run.console.print(
+            f"paper replay of {cfg.day} through the actors ({len(cfg.symbols)} symbols, "
+            f"{label}), as fast as backpressure allows"
+        )
+        live, _, report = parity.replay_parity(cfg, run.console)
+        parity.print_parity(report, run.console, limit=10)
+        tag = "production" if label.startswith("production") else "momentum"
+        paths = parity.write_parity(report, Path(settings.reports_path) / "paper", tag)
+        reports.append(
+            {
+                "label": label,
+                "model": report.info.get("model"),
+                "headline": report.headline(),
+                "replay_seconds": round(live.seconds, 1),
+                "files": [str(p) for p in paths],
+                **{key: v for key, v in report.as_dict().items() if key != "differences"},
+                "differences": len(report.differences),
+            }
+        )
+        sections.append(
+            (
+                f"Paper replay and parity: {label} ({report.info.get('model')})",
+                parity.parity_html(report),
+            )
+        )
+        if k == 0 and spec["kind"] == "registry" and report.orders_live < DEMO_MIN_ORDERS:
+            run.console.print(
+                f"the production model sent {report.orders_live} order(s) on {cfg.day}: the "
+                "momentum rule replays the day as well, so orders and fills are compared"
+            )
+            momentum = paper_config(settings, cfg.day, detached=True, model={"kind": "momentum"})
+            momentum.journal_path = str(
+                Path(cfg.journal_path).with_name(Path(cfg.journal_path).stem + "-momentum.sqlite")
+            )
+            runs.append(("momentum rule", momentum))
+    run.extra["paper"] = {"day": config.day.isoformat(), "runs": reports}
+    run.extra["_paper_sections"] = sections
+    failed = [r for r in reports if not r["passed"]]
+    if failed:
+        run.halted = (
+            f"the paper replay of {config.day} is {failed[0]['identical_share']:.2%} identical to "
+            f"its backtest ({failed[0]['label']}), under the {parity.PARITY_TARGET:.0%} target"
+        )
+
+
 def _step_report(run: DemoRun) -> None:
+    paper_sections = run.extra.pop("_paper_sections", [])
     directory = Path(run.settings.reports_path) / "demo"
     directory.mkdir(parents=True, exist_ok=True)
     if run.backtest is not None:
         from quant.report import write_tearsheet
 
-        sections = run.research.sections if run.research is not None else []
+        sections = list(run.research.sections) if run.research is not None else []
+        sections += paper_sections
         run.report_html = write_tearsheet(
             run.backtest.result,
             directory / "report.html",
@@ -983,6 +1051,12 @@ def demo_steps(settings: Settings) -> list[DemoStep]:
         )
     steps += [
         DemoStep("backtest", "backtest the reference strategy", _step_backtest),
+        DemoStep(
+            "paper",
+            "paper trading: replay a recorded day through the Ray actors and check parity "
+            "with its backtest",
+            _step_paper,
+        ),
         DemoStep("report", "write the demo report", _step_report, always=True),
     ]
     return steps

@@ -89,14 +89,21 @@ def synthetic_engine(
     day: date | None = None,
     at: time = time(11, 0),
     clock: Clock | None = None,
+    market: Any = None,
 ) -> MatchingEngine:
     """A ``MatchingEngine`` listing the synthetic market's instruments, its session open on
     ``day`` (default: the market's first session) with each symbol's previous close as the band
-    reference, running on a ``SessionClock`` that starts at ``at`` (Istanbul) that day."""
+    reference, running on a ``SessionClock`` that starts at ``at`` (Istanbul) that day.
+
+    ``market``: a ``SyntheticMarket`` to list (default: ``n_symbols`` of seed ``seed``), e.g.
+    the one a test's feed replays, so orders priced off that feed are inside the bands."""
     from quant.data.synthetic import SyntheticMarket, SyntheticMarketConfig
     from quant.market.calendar import ISTANBUL
 
-    market = SyntheticMarket(SyntheticMarketConfig(n_symbols=n_symbols, n_sessions=5, seed=seed))
+    if market is None:
+        market = SyntheticMarket(
+            SyntheticMarketConfig(n_symbols=n_symbols, n_sessions=5, seed=seed)
+        )
     day = day if day is not None else market.sessions()[0]
     refs = market.daily_reference(day, day)
     reference = dict(zip(refs["symbol"].to_list(), refs["previous_close"].to_list(), strict=True))

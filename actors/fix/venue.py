@@ -102,6 +102,8 @@ class FixVenue:
         """Why the last logon failed or the session ended (the exchange's Logout text)."""
         self._logged_on = threading.Event()
         self._ended = threading.Event()
+        self._refused = False
+        """The exchange answered our Logon with a Logout: a refusal, not a dropped link."""
         self._request_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._pending: _Pending | None = None
@@ -167,6 +169,7 @@ class FixVenue:
         self._session_id = settings.getSessions()[0] if settings.getSessions() else None
         self._log = MessageLog(self.spec.log_dir, f"venue-{self.spec.sender_comp_id}")
         self._ended.clear()
+        self._refused = False
         self.logon_error = ""
         self._initiator = fix.SocketInitiator(
             _VenueApp(self), fix.FileStoreFactory(settings), settings
@@ -320,9 +323,10 @@ class FixVenue:
                 pending = self._pending
             if pending is not None and token == pending.token:
                 pending.done.set()
-        elif kind == "5":
+        elif kind == "5" and not self.is_logged_on:
+            self._refused = True
             text = c.field(message, c.TEXT)
-            if text and not self.is_logged_on:
+            if text:
                 self.logon_error = text
 
     def _on_app(self, message: fix.Message) -> None:
@@ -340,14 +344,17 @@ class FixVenue:
                 log.exception("%s: on_report callback failed", self.name)
 
     def _on_logon(self) -> None:
+        self._refused = False
         self._logged_on.set()
         self._event("logged on")
 
     def _on_logout(self) -> None:
         was = self.is_logged_on
-        if not was and self._session_id is not None:
+        if not was and self._refused and self._session_id is not None:
             # Refused: QuickFIX would reconnect at once with the same credentials (and leave
             # that socket open when stopped mid-connect). Disabling the session stops it.
+            # A link that merely dropped (the exchange going down as we logged on) is left to
+            # QuickFIX, which reconnects every ReconnectInterval until the exchange is back.
             session = fix.Session.lookupSession(self._session_id)
             if session is not None:
                 session.logout()

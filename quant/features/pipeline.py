@@ -10,9 +10,11 @@ numbers live. Output rows are stamped at the instant their values are known: a b
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 import operator
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -334,6 +336,34 @@ class StreamingFeatures:
         """Forget every symbol's history (a new replay starts warm-up again)."""
         self._rows.clear()
         self._states[:] = 0.0
+
+    def state(self) -> dict[str, Any]:
+        """Every symbol's kernel state as plain data: a restarted stream host loads it
+        (``load_state``) and goes on with the same features instead of starting cold. The
+        numbers travel as the bytes of little-endian float64 in base64 (exact, NaN included,
+        and some hundred times cheaper to encode than a JSON list of a few thousand floats)."""
+        n = len(self._rows)
+        raw = np.ascontiguousarray(self._states[:n], dtype="<f8").tobytes()
+        return {
+            "names": list(self.names),
+            "rows": dict(self._rows),
+            "width": int(self._states.shape[1]),
+            "states": base64.b64encode(zlib.compress(raw, 1)).decode("ascii"),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Resume from ``state()`` of a pipeline with the same features."""
+        width = self._states.shape[1]
+        if list(state["names"]) != list(self.names) or int(state["width"]) != width:
+            raise ValueError("the saved feature state is for other features")
+        rows = {str(s): int(r) for s, r in state["rows"].items()}
+        if sorted(rows.values()) != list(range(len(rows))):
+            raise ValueError("the saved feature state has gaps in its rows")
+        raw = zlib.decompress(base64.b64decode(state["states"]))
+        values = np.frombuffer(raw, dtype="<f8").reshape(len(rows), width)
+        self._states = np.zeros((max(8, 2 * len(rows)), width))
+        self._states[: len(rows)] = values
+        self._rows = rows
 
     def as_dict(self, values: np.ndarray) -> dict[str, float | None]:
         """A vector from ``update`` as ``{name: value or None}``."""

@@ -40,3 +40,8 @@ def test_paper_start_replays_a_day_in_the_foreground(tmp_path: Path):
     assert stream["ticks"]["received"] > 0
     assert stream["counters"]["bars"] > 0
     assert Path(status["journal"]).is_file()
+    # the same day backtested with the same model and config: the parity of the two
+    parity = status["parity"]
+    assert parity["passed"] and parity["identical_share"] >= 0.99
+    assert parity["orders"]["live"] == stream["counters"]["orders"]
+    assert all(Path(tmp_path, f).is_file() for f in parity["files"])

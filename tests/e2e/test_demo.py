@@ -1,4 +1,5 @@
-"""`smart-trader demo` as a user runs it, on a small market: data, research, backtest, report.
+"""`smart-trader demo` as a user runs it, on a small market: data, research, backtest, a paper
+replay through the Ray actors with its parity check, report.
 
 The research step starts a local Ray in the demo's own process and runs a real (small) walk-
 forward sweep on Ray Tune + Optuna; the checks are on what the user gets: the selection
@@ -50,7 +51,7 @@ def test_demo_selects_registers_and_reports_the_research(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "SYNTHETIC" in out and "demo report:" in out
-    assert "step 2/4: research" in out
+    assert "step 2/5: research" in out
     summary = json.loads((tmp_path / "var/reports/demo/summary.json").read_text())
     assert summary["quality_passed"] is True and summary["synthetic"] is True
     research = summary["research"]
@@ -94,6 +95,22 @@ def test_demo_selects_registers_and_reports_the_research(tmp_path: Path) -> None
     top_feature = next(iter(research["shap"]["mean_abs_shap"]))
     assert top_feature in manifest.features and top_feature in html
 
+    # the paper step replayed the last recorded day through the actors with the production
+    # model (and the momentum rule if the model barely traded) and printed the parity
+    assert "step 4/5: paper trading" in out
+    paper = summary["paper"]
+    assert paper["day"] == summary["tick_sessions"][1]
+    runs = paper["runs"]
+    assert runs[0]["label"] == "production model"
+    assert runs[0]["model"] == f"demo:v{production['version']}"
+    assert all(r["passed"] and r["identical_share"] >= 0.99 for r in runs)
+    assert any(r["orders"]["live"] > 0 and r["fills"]["live"] > 0 for r in runs)
+    for r in runs:
+        assert r["headline"] in out
+        assert r["info"]["predictions"]["identical"] == r["info"]["predictions"]["matched"]
+        assert Path(tmp_path, r["files"][0]).exists()
+    assert html.count("<h2>Paper replay and parity") == len(runs)
+
     # a second run is a new sweep and a new version, which replaces the first in production
     again = run(tmp_path, "demo", *SMALL_MARKET, env=SMALL_RESEARCH)
     assert again.returncode == 0, again.stderr
@@ -109,9 +126,15 @@ def test_demo_without_research_and_a_window_too_short_for_it(tmp_path: Path) -> 
     tiny = ("--symbols", "3", "--sessions", "8", "--tick-sessions", "1")
     skipped = run(tmp_path, "demo", *tiny, env={"SMART_TRADER_DEMO__RESEARCH__ENABLED": "false"})
     assert skipped.returncode == 0, skipped.stderr
-    assert "research" not in skipped.stdout.split("step 1/3")[1].split("step 2/3")[0]
+    assert "research" not in skipped.stdout.split("step 1/4")[1].split("step 2/4")[0]
     summary = json.loads((tmp_path / "var/reports/demo/summary.json").read_text())
     assert summary["research"] is None and summary["backtest"] is not None
+    # no registered model: the paper replay trades the momentum rule, in parity with its backtest
+    assert "step 3/4: paper trading" in skipped.stdout
+    (only,) = summary["paper"]["runs"]
+    assert only["label"] == "momentum rule" and only["passed"]
+    assert only["orders"]["live"] == only["orders"]["backtest"] > 0
+    assert f"parity {only['identical_share']:.2%} identical" in skipped.stdout
 
     # with research on, eight sessions cannot hold four walk-forward folds: one clear line
     failed = run(tmp_path, "demo", *tiny)

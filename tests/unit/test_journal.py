@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -350,6 +351,74 @@ def test_concurrent_claims_let_exactly_one_thread_send(path: Path) -> None:
     j.close()
 
 
+def test_a_second_claim_needs_the_venues_absent_answer(path: Path) -> None:
+    """The venue said it does not hold a claimed order: exactly one more claim is allowed there,
+    and the answer is journaled as the reason; without one, the refusal stands."""
+    j = Journal(path, clock=_Clock())
+    j.stage_order(_order("A"), "fix")
+    assert j.reclaim_after_absent("A", "fix", "status: unknown") is False  # never claimed
+    assert j.mark_sent("A", "fix") is True
+    assert j.mark_sent("A", "fix") is False  # no evidence: refused, however often asked
+    assert j.mark_sent("A", "fix") is False
+    assert j.reclaim_after_absent("A", "fix", "status: unknown order 'A'") is True
+    # asking again before the resend writes nothing (a retried call, a second status check)
+    assert j.reclaim_after_absent("A", "fix", "status: unknown order 'A'") is True
+    # the allowance is for that venue only
+    assert j.mark_sent("A", "paper") is True  # a first claim elsewhere needs no evidence
+    assert j.mark_sent("A", "paper") is False
+    assert j.mark_sent("A", "fix") is True  # the one allowed resend ...
+    assert j.mark_sent("A", "fix") is False  # ... consumed
+    with pytest.raises(ValueError, match="evidence"):
+        j.reclaim_after_absent("A", "fix", "")
+    with pytest.raises(JournalError, match="never staged"):
+        j.reclaim_after_absent("B", "fix", "status: unknown")
+    trail = [(e.kind, e.payload["venue"]) for e in j.send_claims("A")]
+    assert trail == [
+        (EventKind.ORDER_SENT, "fix"),
+        (EventKind.ORDER_ABSENT, "fix"),
+        (EventKind.ORDER_SENT, "paper"),
+        (EventKind.ORDER_SENT, "fix"),
+    ]
+    absent = j.send_claims("A")[1]
+    assert absent.payload["evidence"] == "status: unknown order 'A'"
+    resent = j.send_claims("A")[3]
+    assert resent.payload["after_absent"] == absent.seq
+    # the latest claim decides where a restarted router looks for the order
+    assert j.rebuild().sent["A"] == ("paper", "fix")
+    j.close()
+    # the rule survives a restart: the consumed allowance stays consumed, a new answer adds one
+    with Journal(path) as again:
+        assert again.mark_sent("A", "fix") is False
+        assert again.reclaim_after_absent("A", "fix", "status: unknown again") is True
+        assert again.mark_sent("A", "fix") is True
+        assert [e.payload["claims"] for e in again.events(kinds=[EventKind.ORDER_ABSENT])] == [
+            1,
+            2,
+        ]
+
+
+def test_a_resend_after_absent_reaches_the_venue_once_across_a_crash(path: Path) -> None:
+    """The router dies after recording the venue's answer and again after the resend's claim:
+    whatever restarts happen, the id goes to that venue once per absent answer."""
+    venue = _RecordingVenue()
+    j = Journal(path)
+    o = _order("A")
+    j.stage_order(o, "paper")
+    assert j.mark_sent("A", "paper")  # claimed, then the router died before sending
+    j.close()
+    j = Journal(path)
+    assert [e.order.client_order_id for e in j.in_doubt()] == ["A"]
+    assert "A" not in venue.received  # the venue answers status: unknown
+    assert j.reclaim_after_absent("A", "paper", "status: unknown order")
+    j.close()  # crash before the resend
+    for _ in range(3):  # every restart tries to resend; only one claim wins
+        j = Journal(path)
+        if j.mark_sent("A", "paper"):
+            venue.submit(o)
+        j.close()
+    assert venue.received == ["A"]
+
+
 # ------------------------------------------------------------------ consumers
 
 
@@ -678,3 +747,113 @@ def test_events_committed_before_a_sigkill_survive(path: Path) -> None:
         last = events[len(acknowledged) - 1]
         assert j.append("tick", "S", last.payload, last.ts_ns, last.idempotency_key) == last.seq
         assert j.last_seq() == len(seqs)
+
+
+# ------------------------------------------------------------------ the router's use of the rule
+
+
+class _LossyVenue:
+    """A venue whose first submit fails as scripted: "lost" (timeout, the order never arrived)
+    or "received" (timeout, it arrived and only the answer was lost)."""
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+        self.received: list[str] = []
+        self.orders: dict[str, OrderState] = {}
+
+    def submit(self, order: Order) -> list[ExecutionReport]:
+        from quant.execution.routing import TransientVenueError
+
+        fault, self.fault = self.fault, "ok"
+        if fault == "lost":
+            raise TransientVenueError("timeout")
+        self.received.append(order.client_order_id)
+        state = OrderState(order)
+        ack = _report(order, OrderStatus.ACCEPTED, 100)
+        state.apply(ack)
+        self.orders[order.client_order_id] = state
+        if fault == "received":
+            raise TransientVenueError("timeout")
+        return [ack]
+
+    def status(self, client_order_id: str) -> OrderState | None:
+        return self.orders.get(client_order_id)
+
+    def cancel(self, client_order_id: str, ts_ns: int) -> list[ExecutionReport]:
+        return []
+
+    def cancel_all(self, ts_ns: int, symbol: str | None = None) -> list[ExecutionReport]:
+        return []
+
+    def replace(self, client_order_id: str, ts_ns: int, quantity=None, limit_price=None):
+        return []
+
+
+def _core(journal: Journal, venue: _LossyVenue, clock: Any) -> tuple[Any, Any]:
+    """A routing core over one venue behind the router's outbox (``actors.router.OutboxVenue``)
+    writing to this journal."""
+    from actors.router import OutboxVenue
+    from quant.execution.routing import RetryPolicy, RoutingCore
+
+    def call(method: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(journal, method)(*args, **kwargs)
+
+    outbox = OutboxVenue("fix", venue, call, clock)
+    retry = RetryPolicy(max_attempts=3, base_ns=1, cap_ns=10)
+    return RoutingCore({"fix": outbox}, clock, retry=retry), outbox
+
+
+def _routed(journal: Journal, fault: str) -> tuple[Any, _LossyVenue, Any]:
+    """``_core`` over a venue failing as scripted, the order staged as the router stages it."""
+    from quant.clock import SimulatedClock
+
+    clock = SimulatedClock(10**12)
+    venue = _LossyVenue(fault)
+    core, _ = _core(journal, venue, clock)
+    journal.stage_order(_order("A"), "fix")
+    return core, venue, clock
+
+
+def _sleep(clock: Any) -> Any:
+    return lambda ns: clock.advance_to(clock.now_ns() + ns)
+
+
+def test_router_resends_a_lost_order_only_on_the_venues_absent_answer(journal: Journal) -> None:
+    from quant.execution.routing import RouteStatus
+
+    core, venue, clock = _routed(journal, "lost")
+    out = core.route_blocking(_order("A"), _sleep(clock))
+    assert out.status is RouteStatus.ROUTED and not out.recovered
+    assert venue.received == ["A"]
+    trail = [(e.kind, e.payload.get("after_absent")) for e in journal.send_claims("A")]
+    absent_seq = journal.send_claims("A")[1].seq
+    assert trail == [
+        (EventKind.ORDER_SENT, None),
+        (EventKind.ORDER_ABSENT, None),
+        (EventKind.ORDER_SENT, absent_seq),
+    ]
+
+
+def test_router_never_resends_an_order_the_venue_holds(journal: Journal) -> None:
+    from quant.execution.routing import RouteStatus
+
+    core, venue, clock = _routed(journal, "received")
+    out = core.route_blocking(_order("A"), _sleep(clock))
+    assert out.status is RouteStatus.ROUTED and out.recovered  # found through status
+    assert venue.received == ["A"]
+    assert [e.kind for e in journal.send_claims("A")] == [EventKind.ORDER_SENT]
+
+
+def test_a_router_that_forgot_a_send_is_refused_by_the_journal(journal: Journal) -> None:
+    """A router that lost its memory of a send (nothing restored) routes the order again: the
+    journal refuses the claim, nothing is sent, and the venue's status settles it."""
+    from quant.execution.routing import RouteStatus
+
+    core, venue, clock = _routed(journal, "ok")
+    assert core.route(_order("A")).status is RouteStatus.ROUTED
+    forgetful, outbox = _core(journal, venue, clock)
+    out = forgetful.route_blocking(_order("A"), _sleep(clock))
+    assert out.status is RouteStatus.ROUTED and out.recovered
+    assert outbox.refused_claims == 1 and outbox.absent_answers == 0
+    assert venue.received == ["A"]  # once
+    assert [e.kind for e in journal.send_claims("A")] == [EventKind.ORDER_SENT]
