@@ -527,7 +527,11 @@ class _Chunk:
         self._agg: pl.DataFrame | None = None
         self._agg_starts: list[int] | None = None
         # one interned str object per symbol: dictionary lookups then hash once
-        self.symbol: list[str] = list(map(names.__getitem__, frame["symbol"].to_list()))
+        symbols = frame.get_column("symbol")
+        if frame.height and symbols.n_unique() == 1:  # one symbol: no list of strings to read
+            self.symbol: list[str] = [names[symbols[0]]] * frame.height
+        else:
+            self.symbol = list(map(names.__getitem__, symbols.to_list()))
         self.close: list[float] = frame["close"].to_list()
         self.volume: list[int] = frame["volume"].to_list()
         self.cumv: list[int] | None = frame["_cumv"].to_list() if "_cumv" in frame.columns else None
@@ -553,6 +557,13 @@ class _Chunk:
         nums = [int(day_num[0]), *day_num[cut_at].tolist()]  # each session's day number
         day_of = _DAYS.get
         ts, te = self.ts, self.ts_end
+        if len(starts) == n:  # one bar a session (daily bars)
+            for k, num in enumerate(nums):
+                day = day_of(num)
+                if day is None:
+                    day = _day(num)
+                yield _Session(day, self, k, k, k + 1, ts[k], te[k])
+            return
         for k, lo in enumerate(starts):
             hi = stops[k]
             num = nums[k]
@@ -841,13 +852,22 @@ class DailyStats:
         closes: dict[str, list[float]] = {}
         full = 0
         for s in reversed(pending):
-            for symbol, v in s.volumes.items():
+            if type(s) is _Session and s.n == 1:
+                # one bar (daily data): its volume and close, without the mappings
+                ch, at = s.chunk, s.lo
+                symbol = ch.symbol[at]
+                cumv = ch.cumv
+                volumes: Any = ((symbol, cumv[at] if cumv is not None else ch.volume[at]),)
+                last_closes: Any = ((symbol, ch.close[at]),)
+            else:
+                volumes, last_closes = s.volumes.items(), s.closes.items()
+            for symbol, v in volumes:
                 got = vols.get(symbol)
                 if got is None:
                     got = vols[symbol] = []
                 if len(got) < need_v:
                     got.append(float(v))
-            for symbol, c in s.closes.items():
+            for symbol, c in last_closes:
                 got = closes.get(symbol)
                 if got is None:
                     got = closes[symbol] = []
@@ -1083,6 +1103,8 @@ class BacktestEngine:
             bist_default_costs(config.commission_bps) if config.costs == "bist" else no_costs()
         )
         self._fees_on = not isinstance(self.costs.fees, ZeroFees)
+        self._fees_track = type(self.costs.fees) is not ZeroFees
+        """False: ``ZeroFees.on_fill`` keeps nothing, so fills skip the call."""
         ticks = (
             TickSizeTable.fixed(config.tick_size)
             if config.tick_size is not None
@@ -1129,6 +1151,10 @@ class BacktestEngine:
         # account and orders
         self.pos: dict[str, int] = {}
         self.open_q: dict[str, OpenQuantity] = {}
+        self._books_rev = 0
+        """Counts changes of ``pos`` and ``open_q`` (``_at_targets`` reuses its last answer
+        while neither they nor the strategy's targets changed)."""
+        self._at_targets_seen: tuple[int, dict[str, int]] | None = None
         self.books: dict[str, _Book] = {}
         """Open orders (sent, not finished), by client order id."""
         self.working: dict[str, list[OrderState]] = {}
@@ -1165,6 +1191,8 @@ class BacktestEngine:
         self.traded: list[float] = []
         self._traded_today = 0.0
         self._fills: list[tuple] = []
+        self._flush_due = False
+        """The fill or round-trip rows reached ``_FLUSH_ROWS``: write them at the session end."""
         self._fill_chunks: list[pl.DataFrame] = []
         self._order_rows: list[tuple] = []
         self._order_chunks: list[pl.DataFrame] = []
@@ -1224,10 +1252,14 @@ class BacktestEngine:
         cv = c.cumv
         working = self.working
         last = self.last
-        advance = self.clock.advance_to
+        clock = self.clock
+        advance = clock.advance_to
         ctx = self.ctx
         on_bar = self.strategy.on_bar
         fill = self.fill_bars
+        if self._plain_sessions():
+            self._run_plain_chunk(c)
+            return
         open_session, close_session = self.open_session, self.close_session
         done = 0  # bars of the chunk processed (counted once per chunk)
         i = -1
@@ -1240,7 +1272,9 @@ class BacktestEngine:
                     if t != now:
                         if t > self.next_timer:
                             self.fire_timers(t)
-                        advance(t)
+                        if t < clock._now:
+                            advance(t)  # (raises: simulated time cannot go backwards)
+                        clock._now = t  # (``advance(t)``, inlined: bar times are ints)
                         now = t
                     symbol = sym[i]
                     bar = Bar(symbol, ts[i], t, op[i], hi[i], lo[i], cl[i], vo[i], vw[i], tc[i])
@@ -1408,6 +1442,178 @@ class BacktestEngine:
         if self._on_session_start is not None:
             self._call("on_session_start", None, self._on_session_start, self.ctx, day)
 
+    def _plain_sessions(self) -> bool:
+        """Whether every session of the run opens and closes without the calendar, corporate
+        actions, halts, intraday marks, a session-start callback or a progress callback: then
+        ``_open_plain_session`` / ``_close_plain_session`` do the same as ``open_session`` /
+        ``close_session`` without testing for them (on daily bars a session is a bar)."""
+        return (
+            self.calendar is None
+            and not self._ex_dates
+            and not self.halts
+            and not self._mark_interval
+            and self._on_session_start is None
+            and self.progress is None
+            and not self._timers
+        )
+
+    def _run_plain_chunk(self, c: _Chunk) -> None:
+        """``_run_chunk`` for a run where ``_plain_sessions()`` holds: ``open_session`` and
+        ``close_session`` inlined without the steps that cannot apply (calendar, corporate
+        actions, halts, intraday marks, callbacks), and what they read bound once per chunk.
+        The same steps in the same order: on daily bars a session is one bar, and its fixed
+        work is most of the bar's cost."""
+        sym, ts, te = c.symbol, c.ts, c.ts_end
+        op, hi, lo, cl, vo, vw, tc = c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trade_count
+        cv = c.cumv
+        working = self.working
+        last = self.last
+        clock = self.clock
+        advance = clock.advance_to
+        ctx = self.ctx
+        strategy: Any = self.strategy
+        on_bar = strategy.on_bar
+        fill = self.fill_bars
+        portfolio = self.portfolio
+        mark = portfolio.mark
+        risk = self.risk
+        risk_ctx = self.risk_ctx
+        stats = self.stats
+        adv, vol = self.adv, self.vol
+        bands, band_rule = self.bands, self.band_rule
+        add_day, add_traded = self.days.append, self.traded.append
+        on_end = self._on_session_end
+        targets = self._targets
+        continuous = SessionPhase.CONTINUOUS
+        done = 0  # bars of the chunk processed (counted once per chunk)
+        i = -1
+        try:
+            for s in c.sessions():
+                # ---- open_session
+                day = s.day
+                self.session = s
+                self.day = day
+                t0 = s.first_ts
+                now = clock._now
+                if now > t0:
+                    t0 = now
+                s.t0 = t0
+                t_close = s.last_ts_end
+                if t_close < t0:
+                    t_close = t0
+                s.t_end = t_close
+                if t0 != now:
+                    advance(t0)
+                self.session_open = True
+                self._traded_today = 0.0
+                pending = portfolio._pending_keys
+                if pending and pending[0] <= t0:
+                    portfolio.settle(t0)
+                risk_ctx.day = day
+                counters = risk.counters
+                if counters.day != day:
+                    if counters.orders or counters.trades:
+                        counters.roll_day(day)
+                    else:
+                        counters.day = day
+                if self.seen_ids:
+                    self.seen_ids = set(self.books)
+                self._applied_through = day
+                prev = self._stats_due
+                if prev is not None:
+                    if prev.chunk is stats._pending_chunk:
+                        stats._pending.append(prev)
+                    else:
+                        stats.defer(prev)
+                    self._stats_due = None
+                if band_rule is not None:
+                    bands.clear()
+                    for symbol, close in last.items():
+                        if close > 0:
+                            with contextlib.suppress(ValueError):
+                                bands[symbol] = band_rule.daily(close, day)
+                elif bands:
+                    bands.clear()
+                if adv._cache or not adv._open or adv._complete:
+                    adv.reset()
+                if vol._cache or not vol._open:
+                    vol.reset()
+                if self.off_session:
+                    held, self.off_session = self.off_session, []
+                    for state in held:
+                        self._enter(state, t0, continuous, notify=True)
+                # ---- the bars
+                now = -1
+                for i in range(s.lo, s.hi):
+                    t = te[i]
+                    if t != now:
+                        if t > self.next_timer:
+                            self.fire_timers(t)
+                        if t < clock._now:
+                            advance(t)  # (raises: simulated time cannot go backwards)
+                        clock._now = t
+                        now = t
+                    symbol = sym[i]
+                    bar = Bar(symbol, ts[i], t, op[i], hi[i], lo[i], cl[i], vo[i], vw[i], tc[i])
+                    if symbol in working:
+                        fill(symbol, bar, cv[i] if cv is not None else 0)
+                    last[symbol] = cl[i]
+                    try:
+                        on_bar(ctx, bar)
+                    except _StrategyFailure:
+                        raise
+                    except Exception as exc:
+                        raise _StrategyFailure(self._blame("on_bar", symbol, t, exc)) from exc
+                done = s.hi
+                # ---- close_session
+                if self._timers:
+                    self.fire_timers(t_close, inclusive=True)
+                now = clock._now
+                if t_close > now:
+                    advance(t_close)
+                else:
+                    t_close = now
+                if working:
+                    self._expire_session_orders(s, t_close)
+                equity = mark(last, t_close, True)
+                if risk.guards or risk._operator_state is not risk._state:
+                    risk.on_equity(equity, t_close, day)
+                else:  # (``on_equity`` without guards: it only keeps the mark)
+                    risk._last_equity = float(equity)
+                add_day(day)
+                add_traded(self._traded_today)
+                self.session_open = False
+                self._stats_due = s
+                if on_end is not None:
+                    at_targets = False
+                    if targets:  # (``_at_targets``'s reuse of its last answer, inlined)
+                        seen = self._at_targets_seen
+                        try:
+                            at_targets = (
+                                seen is not None
+                                and seen[0] == self._books_rev
+                                and seen[1] == strategy.targets
+                            )
+                        except Exception:
+                            at_targets = False
+                        if not at_targets:
+                            at_targets = self._at_targets()
+                if on_end is not None and not at_targets:
+                    try:
+                        on_end(ctx, day)
+                    except _StrategyFailure:
+                        raise
+                    except Exception as exc:
+                        raise _StrategyFailure(
+                            self._blame("on_session_end", None, clock._now, exc)
+                        ) from exc
+                if self.finished or self._flush_due:
+                    self._flush_orders()
+                if self._tca_on:
+                    self._remember_last_bars(s)
+        finally:
+            self.bars_processed += max(done, i + 1)
+
     def _schedule_session_timers(self, session: _Session) -> None:
         t0, t_end = session.t0, session.t_end
         for h in self.halts:
@@ -1499,7 +1705,7 @@ class BacktestEngine:
                 raise _StrategyFailure(
                     self._blame("on_session_end", None, clock.now_ns(), exc)
                 ) from exc
-        if self.finished or len(self._fills) >= _FLUSH_ROWS or len(self._trips.rows) >= _FLUSH_ROWS:
+        if self.finished or self._flush_due:
             self._flush_orders()
         if self._tca_on:
             self._remember_last_bars(session)
@@ -1512,12 +1718,16 @@ class BacktestEngine:
         this test, on the engine's own books, is cheaper than the call."""
         try:
             targets = self.strategy.targets  # type: ignore[attr-defined]
+            seen = self._at_targets_seen
+            if seen is not None and seen[0] == self._books_rev and seen[1] == targets:
+                return True  # the same books and targets as when last found at targets
             pos = self.pos.get
             open_q = self.open_q.get
             for symbol, target in targets.items():
                 q = open_q(symbol)
                 if target != pos(symbol, 0) + (q.buy - q.sell if q is not None else 0):
                     return False
+            self._at_targets_seen = (self._books_rev, dict(targets))
             return True
         except Exception:  # let the strategy's own call show what is wrong
             return False
@@ -1585,8 +1795,11 @@ class BacktestEngine:
             )
             self.stats.on_action(symbol, pf, sf)
             self.pos[symbol] = self.portfolio.quantity(symbol)
+            self._books_rev += 1
             if sf != 1.0:
                 self._trips.on_split(t0, symbol, sf)
+                if len(self._trips.rows) >= _FLUSH_ROWS:
+                    self._flush_due = True
             self._cancel_symbol(symbol, t0, f"corporate action ({event.kind}) on {ex_date}")
             self._call(
                 "on_corporate_action", symbol, self.strategy.on_corporate_action, self.ctx, event
@@ -1914,6 +2127,7 @@ class BacktestEngine:
             self.open_q[symbol] = OpenQuantity(buy=buy, sell=sell)
         else:
             self.open_q.pop(symbol, None)
+        self._books_rev += 1
 
     # --------------------------------------------------------------------------- fills
 
@@ -1965,7 +2179,7 @@ class BacktestEngine:
         if state.status.is_terminal:
             self._done(state)
         self._update_open(r.symbol)
-        if notify:
+        if notify and (self._notify_fill or self._notify_update):
             self._notify(r)
 
     def _book_fill(self, book: _Book, r: ExecutionReport) -> ExecutionReport:
@@ -1997,14 +2211,19 @@ class BacktestEngine:
                         break
             book.fees = round(book.fees + fee, 2)
         book.value += qty * price
-        self.costs.on_fill(symbol, side, qty, price, ts)
+        if self._fees_track:
+            self.costs.on_fill(symbol, side, qty, price, ts)
         result = self.portfolio.apply_fill(symbol, side, qty, price, fee, ts)
         self.pos[symbol] = result.quantity_after
+        self._books_rev += 1
         self._traded_today += qty * price
         self._fills.append(
             (ts, order.client_order_id, symbol, int(side), qty, price, fee, r.liquidity)
         )
-        self._trips.on_fill(ts, symbol, int(side), qty, price, fee)
+        trips = self._trips
+        trips.on_fill(ts, symbol, int(side), qty, price, fee)
+        if len(self._fills) >= _FLUSH_ROWS or len(trips.rows) >= _FLUSH_ROWS:
+            self._flush_due = True
         return r
 
     def _notify(self, r: ExecutionReport) -> None:
@@ -2068,6 +2287,7 @@ class BacktestEngine:
         if final:
             done = done + sorted(self.books.values(), key=lambda b: b.seq)
         self.finished = []
+        self._flush_due = False
         if self._fills and (final or len(self._fills) >= _FLUSH_ROWS):
             self._fill_chunks.append(
                 frame_from_rows(self._fills, {**FILL_SCHEMA, "ts": pl.Int64}).with_columns(
@@ -2076,11 +2296,13 @@ class BacktestEngine:
             )
             self._fills = []
         # an empty frame per session costs more than the session
-        if self._trips.rows and (final or len(self._trips.rows) >= _FLUSH_ROWS):
+        # at the end the last round trips and order rows stay rows: ``_result`` makes their
+        # frames when the result's ``round_trips`` / ``orders`` are first read
+        if self._trips.rows and len(self._trips.rows) >= _FLUSH_ROWS:
             self._trip_chunks.append(self._trips.drain())
         if done:
             self._order_records(done)
-        if self._order_rows and (final or len(self._order_rows) >= _FLUSH_ROWS):
+        if self._order_rows and len(self._order_rows) >= _FLUSH_ROWS:
             schema = {"_seq": pl.Int64, **ORDER_SCHEMA, "ts": pl.Int64}
             self._order_chunks.append(
                 frame_from_rows(self._order_rows, schema).with_columns(pl.col("ts").cast(TS))
@@ -2155,13 +2377,10 @@ class BacktestEngine:
     def _result(self) -> BacktestResult:
         """The result: fills and orders now, the figures and the derived frames when first
         read (``Deferred``; they depend only on the finished run, captured here)."""
-        orders = (
-            pl.concat(self._order_chunks).sort("_seq").drop("_seq")
-            if self._order_chunks
-            else empty(ORDER_SCHEMA)
-        )
+        order_chunks, order_rows = list(self._order_chunks), list(self._order_rows)
         fills = pl.concat(self._fill_chunks) if self._fill_chunks else empty(FILL_SCHEMA)
-        trip_chunks, tca_chunks = self._trip_chunks, self._tca_chunks
+        trip_chunks, tca_chunks = list(self._trip_chunks), self._tca_chunks
+        trip_rows = list(self._trips.rows)
         curve = self.portfolio.equity_curve
         initial = float(self.config.initial_cash)
         days, traded = self.days, self.traded
@@ -2174,8 +2393,21 @@ class BacktestEngine:
             frame = curve()
             return frame if frame.height else empty(EQUITY_SCHEMA)
 
+        def orders() -> pl.DataFrame:
+            chunks = order_chunks
+            if order_rows:
+                schema = {"_seq": pl.Int64, **ORDER_SCHEMA, "ts": pl.Int64}
+                tail = frame_from_rows(order_rows, schema).with_columns(pl.col("ts").cast(TS))
+                chunks = [*chunks, tail]
+            return pl.concat(chunks).sort("_seq").drop("_seq") if chunks else empty(ORDER_SCHEMA)
+
         def trips() -> pl.DataFrame:
-            return pl.concat(trip_chunks) if trip_chunks else empty(ROUND_TRIP_SCHEMA)
+            chunks = trip_chunks
+            if trip_rows:
+                tail = RoundTripTracker()
+                tail.rows = trip_rows
+                chunks = [*chunks, tail.drain()]
+            return pl.concat(chunks) if chunks else empty(ROUND_TRIP_SCHEMA)
 
         def tca() -> pl.DataFrame:
             if tca_chunks:
@@ -2185,14 +2417,14 @@ class BacktestEngine:
         result = BacktestResult(
             equity=Deferred(equity),
             daily=Deferred(daily),
-            orders=orders,
+            orders=Deferred(orders),
             fills=fills,
             round_trips=Deferred(trips),
             tca=Deferred(tca),
             tca_by_strategy=Deferred(lambda: tca_by_strategy(result.tca)),
             stats=Deferred(
                 lambda: summary_figures(
-                    result.daily, orders, fills, result.round_trips, initial, scalars
+                    result.daily, result.orders, fills, result.round_trips, initial, scalars
                 )
             ),
             config=self._config_record(),

@@ -133,6 +133,7 @@ def istanbul_midnight_ns(day: date) -> int:
 
 
 _ONE_DAY = timedelta(days=1)
+_INF = math.inf
 _MIDNIGHTS: dict[date, int] = {}
 _MIDNIGHTS_MAX = 1 << 17
 
@@ -162,6 +163,12 @@ def _istanbul_day(ts_ns: int) -> date:
 
 
 _SESSIONS: dict[str, list[date]] = {}
+_SPANS: dict[tuple[str | None, int, date], tuple[int, int, int]] = {}
+"""(calendar name, settlement days, Istanbul trading day) -> (the day's first ns, its end ns,
+its trades' settlement ns), process-wide: a run on daily bars trades on a new day at nearly
+every fill, and sweeps repeat the same days run after run. The calendars are the exchange's,
+named (``TradingCalendar`` loads its sessions by name), as ``_calendar_sessions`` assumes."""
+_SPANS_MAX = 1 << 17
 
 
 def _calendar_sessions(calendar: TradingCalendar) -> list[date]:
@@ -306,15 +313,11 @@ class Portfolio:
         # settle instant (UTC ns) -> [receivable, payable], both >= 0; keys kept sorted
         self._pending: dict[int, list[float]] = {}
         self._pending_keys: list[int] = []
-        self._settle_cache: dict[date, int] = {}
         self._settle_span = (0, 0, 0)
         """(first ns, end ns, settlement ns) of the Istanbul day of the last trade."""
-        # equity curve columns
-        self._c_ts: list[int] = []
-        self._c_cash: list[float] = []
-        self._c_mv: list[float] = []
-        self._c_gross: list[float] = []
-        self._c_close: list[bool] = []
+        self._curve: list[tuple[int, float, float, float, bool]] = []
+        """The equity curve's rows ``(ts, cash, market value, gross exposure, close)``: one
+        append per mark (a daily run marks once a bar)."""
 
     # ------------------------------------------------------------------------ positions
 
@@ -351,12 +354,19 @@ class Portfolio:
         Raises ``ValueError`` on a non-positive quantity, a non-positive price or negative fees:
         a fill comes from a venue, so a malformed one is a bug to stop on, not input to reject.
         """
-        qty = int(quantity)
-        if qty <= 0 or qty != quantity:
-            raise ValueError(f"fill quantity must be a positive whole number, got {quantity!r}")
-        if not (math.isfinite(price) and price > 0):
+        qty = quantity
+        if type(qty) is not int or qty <= 0:
+            qty = int(quantity)
+            if qty <= 0 or qty != quantity:
+                raise ValueError(f"fill quantity must be a positive whole number, got {quantity!r}")
+        # (for a float, ``0 < x < inf`` is ``isfinite(x) and x > 0``: NaN fails comparisons)
+        if (type(price) is not float or not 0 < price < _INF) and not (
+            math.isfinite(price) and price > 0
+        ):
             raise ValueError(f"fill price must be positive, got {price!r}")
-        if not (math.isfinite(fees) and fees >= 0):
+        if (type(fees) is not float or not 0 <= fees < _INF) and not (
+            math.isfinite(fees) and fees >= 0
+        ):
             raise ValueError(f"fees must be non-negative, got {fees!r}")
         if type(side) is not Side:
             side = Side(side)
@@ -415,17 +425,23 @@ class Portfolio:
 
     def settlement_ns(self, ts_ns: int) -> int:
         """When a trade at ``ts_ns`` settles: 00:00 Istanbul on the T+n session (UTC ns)."""
-        if self.settlement_days == 0:
+        n = self.settlement_days
+        if n == 0:
             return ts_ns
         lo, hi, out = self._settle_span
         if lo <= ts_ns < hi:
             return out
         day = _istanbul_day(ts_ns)
-        cached = self._settle_cache.get(day)
-        if cached is None:
-            cached = self._settle_cache[day] = _midnight_ns(self._settlement_day(day))
-        self._settle_span = (_midnight_ns(day), _midnight_ns(day + _ONE_DAY), cached)
-        return cached
+        cal = self.calendar
+        key = (cal.calendar_name if cal is not None else None, n, day)
+        span = _SPANS.get(key)
+        if span is None:
+            if len(_SPANS) >= _SPANS_MAX:
+                _SPANS.clear()
+            settles = _midnight_ns(self._settlement_day(day))
+            span = _SPANS[key] = (_midnight_ns(day), _midnight_ns(day + _ONE_DAY), settles)
+        self._settle_span = span
+        return span[2]
 
     def _settlement_day(self, day: date) -> date:
         """The ``settlement_days``-th session after trading day ``day`` (the calendar's, from
@@ -532,11 +548,7 @@ class Portfolio:
                 mv += v
                 gross += abs(v)
         cash = self.cash
-        self._c_ts.append(ts_ns)
-        self._c_cash.append(cash)
-        self._c_mv.append(mv)
-        self._c_gross.append(gross)
-        self._c_close.append(close)
+        self._curve.append((ts_ns, cash, mv, gross, close))
         before = self.last_ts_ns
         if before is None or ts_ns > before:
             self.last_ts_ns = ts_ns
@@ -587,15 +599,22 @@ class Portfolio:
     def total_dividends(self) -> float:
         return round(sum(p.dividends for p in self.positions.values()), 2)
 
+    def _curve_columns(self) -> tuple[list[Any], ...]:
+        """The curve's rows as five columns (ts, cash, market value, gross, close)."""
+        if not self._curve:
+            return [], [], [], [], []
+        return tuple(list(col) for col in zip(*self._curve, strict=True))
+
     def equity_curve(self, close_only: bool = False) -> pl.DataFrame:
         """One row per mark: ts (UTC), cash, market_value, equity, gross and net exposure."""
+        ts, cash, mv, gross, close = self._curve_columns()
         frame = pl.DataFrame(
             {
-                "ts": pl.Series(self._c_ts, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
-                "cash": pl.Series(self._c_cash, dtype=pl.Float64),
-                "market_value": pl.Series(self._c_mv, dtype=pl.Float64),
-                "gross_exposure": pl.Series(self._c_gross, dtype=pl.Float64),
-                "close": pl.Series(self._c_close, dtype=pl.Boolean),
+                "ts": pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
+                "cash": pl.Series(cash, dtype=pl.Float64),
+                "market_value": pl.Series(mv, dtype=pl.Float64),
+                "gross_exposure": pl.Series(gross, dtype=pl.Float64),
+                "close": pl.Series(close, dtype=pl.Boolean),
             }
         )
         if close_only:
@@ -771,12 +790,13 @@ class Portfolio:
             ],
         }
         if include_curve:
+            ts, cash, mv, gross, close = self._curve_columns()
             out["curve"] = {
-                "ts": list(self._c_ts),
-                "cash": list(self._c_cash),
-                "market_value": list(self._c_mv),
-                "gross_exposure": list(self._c_gross),
-                "close": list(self._c_close),
+                "ts": ts,
+                "cash": cash,
+                "market_value": mv,
+                "gross_exposure": gross,
+                "close": close,
             }
         return out
 
@@ -815,11 +835,16 @@ class Portfolio:
             )
         curve = data.get("curve")
         if curve:
-            pf._c_ts = [int(v) for v in curve["ts"]]
-            pf._c_cash = [float(v) for v in curve["cash"]]
-            pf._c_mv = [float(v) for v in curve["market_value"]]
-            pf._c_gross = [float(v) for v in curve["gross_exposure"]]
-            pf._c_close = [bool(v) for v in curve["close"]]
+            pf._curve = list(
+                zip(
+                    [int(v) for v in curve["ts"]],
+                    [float(v) for v in curve["cash"]],
+                    [float(v) for v in curve["market_value"]],
+                    [float(v) for v in curve["gross_exposure"]],
+                    [bool(v) for v in curve["close"]],
+                    strict=True,
+                )
+            )
         return pf
 
 
