@@ -34,7 +34,7 @@ from quant.data.synthetic import SyntheticMarket, SyntheticMarketConfig
 from quant.data.validate import ValidationConfig, validate_parquet, validate_stream
 
 if TYPE_CHECKING:
-    from quant.models.explain import Explanation
+    from quant.models.explanations import Explanation
     from quant.models.registry import ModelVersion
     from quant.sim.result import BacktestResult
     from tune.sweep import SweepConfig, SweepOutcome
@@ -693,7 +693,7 @@ def explain_winner(sweep: SweepOutcome, rows: int = DEMO_SHAP_ROWS) -> tuple[Exp
     """SHAP values of the registered model on a seeded draw of its training samples."""
     import numpy as np
 
-    from quant.models.explain import explain
+    from quant.models.explanations import explain
 
     if sweep.final_model is None or sweep.dataset is None:
         raise ValueError("the sweep registered no model to explain")

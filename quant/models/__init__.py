@@ -8,7 +8,7 @@
 - :mod:`~quant.models.calibration`: isotonic or sigmoid calibration on held-out rows.
 - :mod:`~quant.models.registry`: versioned artifacts with manifests, stages and rollback on a
   local directory or any pyarrow filesystem URI.
-- :mod:`~quant.models.explain` and :mod:`~quant.models.importance`: SHAP (tree and kernel),
+- :mod:`~quant.models.explanations` and :mod:`~quant.models.importance`: SHAP (tree and kernel),
   MDI and MDA, and their Plotly figures.
 
 Names are imported on first use (PEP 562): ``import quant.models.registry``, all a model server
@@ -30,13 +30,13 @@ _EXPORTS: dict[str, str] = {
     "CalibratedModel": "calibration",
     "WeightedEnsemble": "ensemble",
     "normalize_weights": "ensemble",
-    "AdditivityError": "explain",
-    "Explanation": "explain",
-    "explain": "explain",
-    "explain_kernel": "explain",
-    "explain_tree": "explain",
-    "shap_summary_figure": "explain",
-    "xgb_native_contributions": "explain",
+    "AdditivityError": "explanations",
+    "Explanation": "explanations",
+    "explain": "explanations",
+    "explain_kernel": "explanations",
+    "explain_tree": "explanations",
+    "shap_summary_figure": "explanations",
+    "xgb_native_contributions": "explanations",
     "MDAResult": "importance",
     "importance_figure": "importance",
     "mda_importance": "importance",
@@ -111,7 +111,7 @@ if TYPE_CHECKING:
     from quant.models.base import MODEL_KINDS, Model, NotFittedError, load_model, model_from_bytes
     from quant.models.calibration import CalibratedModel
     from quant.models.ensemble import WeightedEnsemble, normalize_weights
-    from quant.models.explain import (
+    from quant.models.explanations import (
         AdditivityError,
         Explanation,
         explain,

@@ -554,7 +554,7 @@ class SequenceModel(_TorchModel):
         """Each row's scaled input window, shape (n_rows, lookback, n_features), oldest first.
 
         This is what the network sees; explanations attribute over it (see
-        ``quant.models.explain``) and :meth:`predict_proba_windows` maps it back to outputs.
+        ``quant.models.explanations``) and :meth:`predict_proba_windows` maps it back to outputs.
         """
         self._require_fitted()
         inputs = self._inputs(X, to_matrix(X, self.feature_names))

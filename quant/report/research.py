@@ -25,7 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-from quant.models.explain import Explanation, shap_summary_figure
+from quant.models.explanations import Explanation, shap_summary_figure
 from quant.report.figures import figure_html
 from quant.report.tables import esc, format_number, html_table
 from quant.research.evaluate import TrialResult

@@ -25,7 +25,7 @@ from quant.models import (
     shap_summary_figure,
     xgb_native_contributions,
 )
-from quant.models.explain import _shap
+from quant.models.explanations import _shap
 
 FEATURES = ["x1", "x2", "x3", "x4", "x5"]
 

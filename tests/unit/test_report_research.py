@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from quant.models.explain import Explanation
+from quant.models.explanations import Explanation
 from quant.report.research import (
     SECTION_OOS,
     SECTION_SHAP,
