@@ -44,6 +44,26 @@ from actors.common import (
 from actors.feed import FeedSpec
 
 
+@dataclass(frozen=True)
+class WarmupSource:
+    """The research-bar history of a replayed day, read from the lake when an actor starts."""
+
+    lake_path: str
+    symbols: tuple[str, ...]
+    day: date
+    interval: str
+    warmup_sessions: int = 5
+
+    def load(self) -> pl.DataFrame | None:
+        return replay_history(
+            self.lake_path,
+            list(self.symbols),
+            self.day,
+            self.interval,
+            warmup_sessions=self.warmup_sessions,
+        ).research
+
+
 @dataclass
 class PipelineConfig:
     """Everything that shapes one pipeline run (plain data: it travels to the actors)."""
@@ -75,6 +95,11 @@ class PipelineConfig:
     """Daily volatility per symbol as of the day's start (symbols absent: the default)."""
     warmup: Any = None
     """Research bars before the day (features need history), or None."""
+    warmup_source: WarmupSource | None = None
+    """Where the stream processor reads ``warmup`` itself. Ray keeps a large constructor
+    argument in the object store, and a restarted actor whose argument is gone (the command
+    that started a detached pipeline has exited) cannot be rebuilt: the actor gets this small
+    recipe instead of the frame."""
     fix: dict[str, Any] | None = None
     """The FIX venue when ``venues`` names ``FIX_VENUE``: ``settings`` (``venues.fix``, secret
     references only), ``vault`` (how to reach the vault, references only) and ``data_dir``;
@@ -172,7 +197,7 @@ def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
             late_policy=config.late_policy,
             calendar=config.calendar,
             previous_closes=config.previous_closes,
-            warmup=config.warmup,
+            warmup=config.warmup_source if config.warmup_source is not None else config.warmup,
         )
     )
     ray.get([router.ready.remote(), risk.ready.remote(), stream.ready.remote()])
@@ -434,8 +459,9 @@ def lake_replay_config(
         raise ValueError(f"the lake at {lake_path} has no trades on {day}")
     found = sorted(trades["symbol"].unique().to_list())
     model = options.get("model") or {}
+    source = WarmupSource(str(lake_path), tuple(found), day, model_interval(model), warmup_sessions)
     history = replay_history(
-        lake_path, found, day, model_interval(model), warmup_sessions=warmup_sessions
+        lake_path, found, day, source.interval, warmup_sessions=warmup_sessions
     )
     return PipelineConfig(
         feed=FeedSpec("lake", str(lake_path), day, found),
@@ -446,6 +472,7 @@ def lake_replay_config(
         adv=history.adv,
         volatility=history.volatility,
         warmup=history.research,
+        warmup_source=source,
         **options,
     )
 

@@ -120,6 +120,8 @@ class StreamProcessor:
         self.day = day
         self.model, self.params = build_model(model or {})
         self.signals = LiveSignals(self.model, self.params)
+        if hasattr(warmup, "load"):  # a WarmupSource: read the history here, not in Ray args
+            warmup = warmup.load()
         if warmup is not None and getattr(warmup, "height", 0):
             self.signals.warm_up(warmup)
         self.strategy = LivePredictionStrategy(
