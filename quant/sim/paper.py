@@ -53,7 +53,6 @@ Where the paper exchange and the backtest must differ
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import dataclasses
 import heapq
@@ -80,7 +79,17 @@ from quant.market.bands import Band, PriceBand
 from quant.market.calendar import ISTANBUL, SessionPhase, TradingCalendar
 from quant.market.instrument import Instrument
 from quant.market.ticks import BIST_SHARE_TICKS, TickSizeTable
-from quant.sim.backtest import BacktestConfig, HaltWindow, SessionRules
+
+# The router rules are the backtest's own: the same phase tables and lookups, not copies.
+from quant.sim.backtest import (
+    _HOLD_TARGET,
+    _NO_MARKET_PHASES,
+    BacktestConfig,
+    HaltWindow,
+    SessionRules,
+    _phase_at,
+    _phase_start,
+)
 from quant.sim.costs import CostModel, MarketConditions, NoSlippage, ZeroFees, bist_default_costs
 from quant.sim.costs import no_costs as _no_costs
 from quant.sim.fills import BarFillModel, BarView, utc_day
@@ -89,13 +98,6 @@ from quant.sim.matching import ENTRY_PHASES, exchange_check, to_ns
 __all__ = ["PaperExchange", "is_held"]
 
 _INF = math.inf
-_HOLD_TARGET = {
-    SessionPhase.OPENING_UNCROSS: SessionPhase.CONTINUOUS,
-    SessionPhase.CLOSING_PRICE_PUBLICATION: SessionPhase.CLOSING_AUCTION,
-    SessionPhase.CLOSING_UNCROSS: SessionPhase.TRADES_AT_CLOSE,
-}
-"""Phases that take no orders, and the phase a held order enters at (as the backtest)."""
-_NO_MARKET_PHASES = frozenset({SessionPhase.CLOSING_UNCROSS, SessionPhase.TRADES_AT_CLOSE})
 _HELD = "held by the venue"
 
 
@@ -890,24 +892,6 @@ class PaperExchange:
 
     def last_price(self, symbol: str) -> float | None:
         return self.last.get(symbol)
-
-
-def _phase_at(
-    windows: list[tuple[int, int, SessionPhase]], ts: float
-) -> tuple[SessionPhase, tuple[int, int, SessionPhase] | None]:
-    starts = [w[0] for w in windows]
-    i = bisect.bisect_right(starts, ts) - 1
-    later = windows[i + 1] if i + 1 < len(windows) else None
-    if i >= 0 and windows[i][0] <= ts < windows[i][1]:
-        return windows[i][2], later
-    return SessionPhase.CLOSED, later
-
-
-def _phase_start(windows: list[tuple[int, int, SessionPhase]], phase: SessionPhase) -> int | None:
-    for start, _, p in windows:
-        if p is phase:
-            return start
-    return None
 
 
 def _malformed(order: Order) -> str:
