@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from quant.clock import Clock
 from quant.execution.orders import ExecutionReport, Order, OrderState, OrderStatus, RejectCode
@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # the slicer's types; imported lazily so the venues' import o
     )
 
 NS_PER_S = 1_000_000_000
+_T = TypeVar("_T")
+_START = object()
+"""``_drive_many``: a step generator not started yet."""
 
 # --- errors -------------------------------------------------------------------------------------
 
@@ -417,6 +420,45 @@ class VenueHealth:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """A cancel among the actions of ``RoutingCore.execute``: the order to cancel, and the
+    decision time to stamp it with (0: the router's clock)."""
+
+    client_order_id: str
+    ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRequest:
+    """One call the core needs a venue to answer: ``method`` (``submit``, ``cancel``,
+    ``replace``) with ``args``, as the ``Venue`` protocol names them. A venue that offers
+    ``batch(requests)`` gets many at once, as ``(method, args)`` pairs, and answers each with
+    its reports or the exception it raised."""
+
+    venue: str
+    method: Literal["submit", "cancel", "replace"]
+    args: tuple[Any, ...]
+
+    def call(self, venue: Venue) -> list[ExecutionReport]:
+        return getattr(venue, self.method)(*self.args)
+
+
+def answer_batch(venue: Venue, requests: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    """A venue's ``batch``: each request answered in order, with its reports or the exception
+    it raised (one failing request does not stop the others)."""
+    out: list[Any] = []
+    for method, args in requests:
+        if method not in ("submit", "cancel", "replace"):
+            out.append(ValueError(f"unknown venue request {method!r}"))
+            continue
+        try:
+            out.append(getattr(venue, method)(*args))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
 class _Phase(StrEnum):
     PENDING = "pending"
     """No venue holds it: nothing sent, or every send proven not received."""
@@ -526,6 +568,121 @@ class RoutingCore:
         ``retry_at_ns`` does nothing. A different order under a used id is rejected
         DUPLICATE_ORDER_ID without touching the first.
         """
+        return self._drive(self._route_steps(order))
+
+    def execute(
+        self, actions: Sequence[Order | CancelRequest]
+    ) -> list[RouteOutcome | CommandOutcome]:
+        """Route orders and cancel orders as ``route`` and ``cancel`` would, one by one, with
+        one venue call per venue for the whole list instead of one per action.
+
+        Every decision (venue choice, throttle, breaker, outbox claim through ``before_send``)
+        is taken for all actions first, then each venue gets its requests in one ``batch``
+        call (in the actions' order; a venue without ``batch`` is called request by request),
+        then the answers are applied. A venue that fails a batch fails every request in it,
+        as it would have failed each of them. An action about an order an earlier action of
+        the list already concerns (a cancel of an order submitted in the same list) waits for
+        that one's answer, so it reaches the venue the order went to. This is how a slice's
+        orders and cancels cost one round trip to the venue instead of one each.
+        """
+        outcomes: list[RouteOutcome | CommandOutcome | None] = [None] * len(actions)
+        start = 0
+        while start < len(actions):
+            seen: set[str] = set()
+            end = start
+            while end < len(actions):
+                cid = actions[end].client_order_id
+                if cid in seen:
+                    break
+                seen.add(cid)
+                end += 1
+            steps = [
+                self._route_steps(a) if isinstance(a, Order) else self._cancel_steps(a)
+                for a in actions[start:end]
+            ]
+            for i, outcome in enumerate(self._drive_many(steps)):
+                outcomes[start + i] = outcome
+            start = end
+        return outcomes  # type: ignore[return-value]
+
+    # --- driving the steps: a step generator yields the venue requests it needs answered ----
+
+    def _drive(self, steps: Generator[VenueRequest, Any, _T]) -> _T:
+        """Run one action's steps, calling the venue for each request it yields."""
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    answer = request.call(self.venues[request.venue])
+                except Exception as exc:
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(answer)
+        except StopIteration as stop:
+            return stop.value
+
+    def _drive_many(self, steps: list[Generator[VenueRequest, Any, Any]]) -> list[Any]:
+        """Run several actions' steps in lockstep: each round, every request waiting for a
+        venue goes to it in one batch (see ``execute``)."""
+        results: list[Any] = [None] * len(steps)
+        waiting: dict[int, VenueRequest] = {}
+
+        def advance(i: int, answer: Any = _START, error: BaseException | None = None) -> None:
+            try:
+                if error is not None:
+                    request = steps[i].throw(error)
+                elif answer is _START:
+                    request = next(steps[i])
+                else:
+                    request = steps[i].send(answer)
+            except StopIteration as stop:
+                results[i] = stop.value
+                return
+            waiting[i] = request
+
+        for i in range(len(steps)):
+            advance(i)
+        while waiting:
+            rounds, waiting = waiting, {}
+            by_venue: dict[str, list[int]] = {}
+            for i in sorted(rounds):
+                by_venue.setdefault(rounds[i].venue, []).append(i)
+            for name, indices in by_venue.items():
+                answers = self._call_batch(name, [rounds[i] for i in indices])
+                for i, answer in zip(indices, answers, strict=True):
+                    if isinstance(answer, BaseException):
+                        advance(i, error=answer)
+                    elif answer is None:
+                        advance(i, error=TransientVenueError(f"{name} gave no answer"))
+                    else:
+                        advance(i, answer=list(answer))
+        return results
+
+    def _call_batch(self, name: str, requests: list[VenueRequest]) -> list[Any]:
+        """The venue's answer (reports) or the exception, per request."""
+        venue = self.venues[name]
+        batch = getattr(venue, "batch", None)
+        if batch is not None and len(requests) > 1:
+            try:
+                answers = list(batch([(r.method, r.args) for r in requests]))
+            except Exception as exc:  # the whole batch failed: so did each request in it
+                return [exc] * len(requests)
+            if len(answers) != len(requests):
+                lost = TransientVenueError(
+                    f"{name} answered {len(answers)} of {len(requests)} batched requests"
+                )
+                return [lost] * len(requests)
+            return answers
+        out: list[Any] = []
+        for r in requests:
+            try:
+                out.append(r.call(venue))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _route_steps(self, order: Order) -> Generator[VenueRequest, Any, RouteOutcome]:
+        """``route``'s logic; yields each venue submit it needs answered."""
         now = self.clock.now_ns()
         cid = order.client_order_id
         rec = self._routes.get(cid)
@@ -559,7 +716,7 @@ class RoutingCore:
             return self._reject(
                 rec, now, RejectCode.VENUE, "cancelled before it reached a venue", events
             )
-        return self._send(rec, now, events)
+        return (yield from self._send(rec, now, events))
 
     def route_blocking(self, order: Order, sleep: Callable[[int], None]) -> RouteOutcome:
         """``route`` until the answer is not RETRY, calling ``sleep(ns)`` in between.
@@ -631,7 +788,9 @@ class RoutingCore:
             events=tuple(events),
         )
 
-    def _send(self, rec: _Route, now: int, events: list[RouteEvent]) -> RouteOutcome:
+    def _send(
+        self, rec: _Route, now: int, events: list[RouteEvent]
+    ) -> Generator[VenueRequest, Any, RouteOutcome]:
         order, cid = rec.order, rec.order.client_order_id
         skipped: dict[str, str] = {}
         throttle_wait: int | None = None
@@ -666,7 +825,7 @@ class RoutingCore:
             if self.before_send is not None:
                 self.before_send(order, name)
             try:
-                reports = self.venues[name].submit(order)
+                reports = yield VenueRequest(name, "submit", (order,))
             except VenueUnavailable as exc:
                 breaker.trip(_describe(exc))
                 rec.phase = _Phase.PENDING
@@ -795,7 +954,11 @@ class RoutingCore:
         An order the router is still holding back (waiting for a retry, never received by any
         venue) is cancelled locally: its next ``route`` rejects it instead of sending it.
         """
+        return self._drive(self._cancel_steps(CancelRequest(client_order_id)))
+
+    def _cancel_steps(self, request: CancelRequest) -> Generator[VenueRequest, Any, CommandOutcome]:
         now = self.clock.now_ns()
+        client_order_id = request.client_order_id
         rec = self._routes.get(client_order_id)
         if rec is None:
             return CommandOutcome(client_order_id, False, reason="unknown client order id")
@@ -809,12 +972,8 @@ class RoutingCore:
                 client_order_id, True, reports=rec.final.reports, reason="cancelled locally"
             )
         assert rec.venue is not None
-        return self._command(
-            rec.venue,
-            client_order_id,
-            lambda v: v.cancel(client_order_id, now),
-            throttled=False,
-        )
+        call = VenueRequest(rec.venue, "cancel", (client_order_id, request.ts_ns or now))
+        return (yield from self._command(call, client_order_id, throttled=False))
 
     def replace(
         self,
@@ -827,22 +986,14 @@ class RoutingCore:
         rec = self._routes.get(client_order_id)
         if rec is None or rec.phase not in (_Phase.HELD, _Phase.IN_DOUBT) or rec.venue is None:
             return CommandOutcome(client_order_id, False, reason="no venue holds the order")
-        return self._command(
-            rec.venue,
-            client_order_id,
-            lambda v: v.replace(client_order_id, now, quantity=quantity, limit_price=limit_price),
-            throttled=True,
-        )
+        call = VenueRequest(rec.venue, "replace", (client_order_id, now, quantity, limit_price))
+        return self._drive(self._command(call, client_order_id, throttled=True))
 
     def _command(
-        self,
-        name: str,
-        cid: str,
-        call: Callable[[Venue], list[ExecutionReport]],
-        *,
-        throttled: bool,
-    ) -> CommandOutcome:
+        self, call: VenueRequest, cid: str, *, throttled: bool
+    ) -> Generator[VenueRequest, Any, CommandOutcome]:
         now = self.clock.now_ns()
+        name = call.venue
         breaker = self.breakers[name]
         if not breaker.would_allow():
             retry_at = now + max(breaker.retry_in_ns(), 1)
@@ -854,7 +1005,7 @@ class RoutingCore:
             return CommandOutcome(cid, False, name, reason="throttled", retry_at_ns=now + wait)
         breaker.allow()
         try:
-            reports = call(self.venues[name])
+            reports = yield call
         except VenueUnavailable as exc:
             breaker.trip(_describe(exc))
             why = f"unavailable: {_describe(exc)}"

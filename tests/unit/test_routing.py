@@ -26,6 +26,7 @@ from quant.execution.orders import (
 )
 from quant.execution.routing import (
     BreakerState,
+    CancelRequest,
     CircuitBreaker,
     ParentOrderSlicer,
     RetryPolicy,
@@ -34,6 +35,7 @@ from quant.execution.routing import (
     TokenBucket,
     TransientVenueError,
     VenueUnavailable,
+    answer_batch,
 )
 from quant.market import ISTANBUL, Instrument
 from quant.sim.matching import MatchingEngine, to_ns
@@ -804,3 +806,126 @@ def test_slicer_children_route_once_even_when_regenerated():
         assert core.route(c).repeat
     assert venues["A"].received == ["P1-1", "P1-2"]
     assert slicer.start(parent, TWAP(slices=3), T0, T0 + 30 * MIN).value == "invalid"
+
+
+# --- execute: a slice's orders and cancels in one venue call --------------------------------
+
+
+class BatchVenue(FakeVenue):
+    """A ``FakeVenue`` that also takes batches (``answer_batch``), counting the calls;
+    ``fail_batch`` makes the next batch raise (the request may have arrived: a timeout)."""
+
+    def __init__(self, name: str, clock: SimulatedClock) -> None:
+        super().__init__(name, clock)
+        self.batches: list[list[str]] = []
+        self.fail_batch: BaseException | None = None
+
+    def batch(self, requests):
+        self.batches.append([method for method, _ in requests])
+        if self.fail_batch is not None:
+            error, self.fail_batch = self.fail_batch, None
+            for method, args in requests:  # the requests arrived; only the answer is lost
+                if method == "submit":
+                    super().submit(*args)
+            raise error
+        return answer_batch(self, requests)
+
+
+def batch_setup(n: int = 2) -> tuple[SimulatedClock, dict[str, BatchVenue], RoutingCore]:
+    clock = SimulatedClock(1_000 * S)
+    venues = {name: BatchVenue(name, clock) for name in "ABCD"[:n]}
+    core = RoutingCore(
+        venues,
+        clock,
+        breakers={v: CircuitBreaker(3, 10 * S, 1, clock) for v in venues},
+        retry=RetryPolicy(max_attempts=3, base_ns=10 * MS, cap_ns=100 * MS, seed=7),
+    )
+    return clock, venues, core
+
+
+def test_execute_sends_orders_and_cancels_in_one_batch_with_the_answers_route_would_give():
+    _clock, venues, core = batch_setup()
+    core.route(order("old1"))
+    core.route(order("old2", symbol="BBB"))
+    venues["A"].batches.clear()
+    actions = [
+        CancelRequest("old1"),
+        order("n1"),
+        CancelRequest("old2"),
+        order("n2", symbol="BBB"),
+    ]
+    outcomes = core.execute(actions)
+    assert venues["A"].batches == [["cancel", "submit", "cancel", "submit"]]  # one call
+    assert [type(o).__name__ for o in outcomes] == [
+        "CommandOutcome",
+        "RouteOutcome",
+        "CommandOutcome",
+        "RouteOutcome",
+    ]
+    assert outcomes[0].ok and outcomes[0].reports[0].status is OrderStatus.CANCELLED
+    assert outcomes[1].status is RouteStatus.ROUTED and outcomes[1].venue == "A"
+    assert outcomes[1].reports[0].status is OrderStatus.ACCEPTED
+    # the same actions one by one on a twin core give the same answers
+    _, twins, twin = batch_setup()
+    twin.route(order("old1"))
+    twin.route(order("old2", symbol="BBB"))
+    one_by_one = [
+        twin.cancel(a.client_order_id) if isinstance(a, CancelRequest) else twin.route(a)
+        for a in actions
+    ]
+    assert outcomes == one_by_one
+    assert twins["A"].received == venues["A"].received
+    assert core.execute([order("n1")])[0].repeat  # idempotent: nothing sent again
+    assert venues["A"].received.count("n1") == 1
+
+
+def test_execute_cancel_of_an_order_in_the_same_list_waits_for_its_answer():
+    _clock, venues, core = batch_setup()
+    venues["A"].down = True  # the order goes to B: its cancel must go there too
+    outcomes = core.execute([order("x"), CancelRequest("x")])
+    assert outcomes[0].venue == "B"
+    assert outcomes[1].ok and outcomes[1].venue == "B"
+    assert outcomes[1].reports[0].status is OrderStatus.CANCELLED
+    assert venues["B"].batches == []  # two rounds of one request each: no batch needed
+
+
+def test_execute_a_failed_batch_puts_every_order_in_doubt_and_none_is_sent_twice():
+    clock, venues, core = batch_setup()
+    venues["A"].fail_batch = TransientVenueError("timeout")
+    outcomes = core.execute([order("a"), order("b"), order("c")])
+    assert [o.status for o in outcomes] == [RouteStatus.RETRY] * 3
+    assert core.in_doubt() == {"a": "A", "b": "A", "c": "A"}
+    assert core.breakers["A"].state is BreakerState.OPEN  # three failures in a row
+    clock.advance_to(clock.now_ns() + 20 * S)  # past the breaker's reset
+    for cid in "abc":
+        out = core.route_blocking(order(cid), sleeper(clock))
+        assert out.status is RouteStatus.ROUTED and out.recovered and out.venue == "A"
+    assert sorted(venues["A"].received) == ["a", "b", "c"]
+    assert_no_duplicates(venues)
+
+
+def test_execute_without_batch_support_calls_the_venue_request_by_request():
+    _clock, venues, core = setup()
+    outcomes = core.execute([order("a"), order("b"), CancelRequest("a")])
+    assert [o.status for o in outcomes[:2]] == [RouteStatus.ROUTED] * 2
+    assert outcomes[2].ok
+    assert venues["A"].submit_calls == 2 and venues["A"].received == ["a", "b"]
+
+
+def test_answer_batch_keeps_going_after_a_failing_request():
+    clock = SimulatedClock(1_000 * S)
+    venue = FakeVenue("A", clock)
+    venue.submit_script = ["ok", "down", "ok"]
+    answers = answer_batch(
+        venue,
+        [
+            ("submit", (order("a"),)),
+            ("submit", (order("b"),)),
+            ("submit", (order("c"),)),
+            ("explode", ()),
+        ],
+    )
+    assert answers[0][0].status is OrderStatus.ACCEPTED
+    assert isinstance(answers[1], VenueUnavailable)
+    assert answers[2][0].status is OrderStatus.ACCEPTED
+    assert isinstance(answers[3], ValueError)
