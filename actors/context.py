@@ -35,8 +35,9 @@ from quant.sim.strategy import StrategyContext
 
 SubmitFn = Callable[[Order, dict[str, Any]], ExecutionReport]
 """``submit(order, account_view) -> report``: risk, then router, then venue."""
-CancelFn = Callable[[str | None, str | None], list[ExecutionReport]]
-"""``cancel(client_order_id, symbol) -> reports``: one order (by id) or all (of a symbol)."""
+CancelFn = Callable[[str | None, str | None], list[ExecutionReport] | None]
+"""``cancel(client_order_id, symbol) -> reports``: one order (by id) or all (of a symbol).
+None: the host sends the cancel later (with the slice's orders, ``LiveContext.cancelling``)."""
 
 _NO_MARKET_PHASES = frozenset({SessionPhase.CLOSING_UNCROSS, SessionPhase.TRADES_AT_CLOSE})
 """As the backtest: a market order sent in these phases can only be refused."""
@@ -114,6 +115,11 @@ class LiveContext(StrategyContext):
         self.initial_cash = float(initial_cash)
         self.orders: dict[str, OrderState] = {}
         """Orders sent and not finished, by client order id."""
+        self.cancelling: set[str] = set()
+        """Orders whose cancel the host has queued, not yet answered: the strategy and the
+        account view see them as cancelled already (as the backtest's cancel is immediate),
+        while their reports (a fill that raced the cancel) still apply to the book until the
+        venue's answer finishes them, or ``cancel_failed`` puts them back."""
         self.finished: list[OrderState] = []
         self.fills: list[ExecutionReport] = []
         self.seen_exec: set[str] = set()
@@ -174,19 +180,25 @@ class LiveContext(StrategyContext):
         """Cash (to the kuruş) less what open buy orders reserve at their limit or the last
         price: the backtest's rule (T+2 sale proceeds count, as BIST brokers net them)."""
         bp = round(self._cash, 2)
-        for st in self.orders.values():
+        for st in self._working():
             if st.order.side.sign > 0:
                 price = st.order.limit_price or self.last.get(st.order.symbol) or 0.0
                 bp -= (st.order.quantity - st.filled_qty) * price
         return bp
 
+    def _working(self) -> list[OrderState]:
+        """Open orders not being cancelled: what the strategy and the risk guard count."""
+        if not self.cancelling:
+            return list(self.orders.values())
+        return [st for cid, st in self.orders.items() if cid not in self.cancelling]
+
     def open_orders(self, symbol: str | None = None) -> list[OrderState]:
-        return [st for st in self.orders.values() if symbol is None or st.order.symbol == symbol]
+        return [st for st in self._working() if symbol is None or st.order.symbol == symbol]
 
     def open_quantity(self, symbol: str) -> int:
         return sum(
             st.order.side.sign * st.leaves_qty
-            for st in self.orders.values()
+            for st in self._working()
             if st.order.symbol == symbol
         )
 
@@ -194,7 +206,7 @@ class LiveContext(StrategyContext):
         """What the RiskGuard needs to check an order (plain data: it crosses processes)."""
         buys: dict[str, int] = {}
         sells: dict[str, int] = {}
-        for st in self.orders.values():
+        for st in self._working():
             book = buys if st.order.side.sign > 0 else sells
             book[st.order.symbol] = book.get(st.order.symbol, 0) + st.leaves_qty
         return {
@@ -231,15 +243,37 @@ class LiveContext(StrategyContext):
         return report
 
     def cancel(self, client_order_id: str) -> ExecutionReport | None:
-        if client_order_id not in self.orders:
+        if client_order_id not in self.orders or client_order_id in self.cancelling:
             return None
-        reports = self.apply_reports(self._cancel(client_order_id, None))
+        answer = self._cancel(client_order_id, None)
+        if answer is None:
+            self.cancelling.add(client_order_id)
+            return None
+        reports = self.apply_reports(answer)
         return reports[-1] if reports else None
 
     def cancel_all(self, symbol: str | None = None) -> list[ExecutionReport]:
-        if not any(symbol is None or st.order.symbol == symbol for st in self.orders.values()):
+        ids = self.cancellable(symbol)
+        if not ids:
             return []
-        return self.apply_reports(self._cancel(None, symbol))
+        answer = self._cancel(None, symbol)
+        if answer is None:
+            self.cancelling.update(ids)
+            return []
+        return self.apply_reports(answer)
+
+    def cancellable(self, symbol: str | None = None) -> list[str]:
+        """The open orders (of ``symbol``) a cancel-all is about, by client order id."""
+        return [
+            cid
+            for cid, st in self.orders.items()
+            if cid not in self.cancelling and (symbol is None or st.order.symbol == symbol)
+        ]
+
+    def cancel_failed(self, client_order_id: str) -> None:
+        """The venue did not cancel the order (it had filled, or could not be reached): it
+        counts as working again until a report finishes it."""
+        self.cancelling.discard(client_order_id)
 
     # --- reports from the router ----------------------------------------------------------------
 
@@ -274,6 +308,7 @@ class LiveContext(StrategyContext):
             self.fills.append(r)
         if state.status.is_terminal:
             self.orders.pop(state.order.client_order_id, None)
+            self.cancelling.discard(state.order.client_order_id)
             self.finished.append(state)
         return True
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from actors.common import EventClock
 from quant.execution.orders import ExecutionReport, Order, OrderState
+from quant.execution.routing import answer_batch
 from quant.sim.strategy import Bar
 
 
@@ -102,17 +103,23 @@ class PaperVenueActor:
         if self._stalled():
             return None
         with self._lock:
-            self.received[order.client_order_id] += 1
-            self.received_order.append(order.client_order_id)
-            self.clock.advance_to(order.ts_ns)
-            return self.exchange.submit(order)
+            return self._submit(order)
+
+    def _submit(self, order: Order) -> list[ExecutionReport]:
+        self.received[order.client_order_id] += 1
+        self.received_order.append(order.client_order_id)
+        self.clock.advance_to(order.ts_ns)
+        return self.exchange.submit(order)
 
     def cancel(self, client_order_id: str, ts_ns: int) -> list[ExecutionReport] | None:
         if self._stalled():
             return None
         with self._lock:
-            self._advance(ts_ns)
-            return self.exchange.cancel(client_order_id, self.clock.now_ns())
+            return self._cancel(client_order_id, ts_ns)
+
+    def _cancel(self, client_order_id: str, ts_ns: int) -> list[ExecutionReport]:
+        self._advance(ts_ns)
+        return self.exchange.cancel(client_order_id, self.clock.now_ns())
 
     def cancel_all(self, ts_ns: int, symbol: str | None = None) -> list[ExecutionReport] | None:
         if self._stalled():
@@ -120,6 +127,15 @@ class PaperVenueActor:
         with self._lock:
             self._advance(ts_ns)
             return self.exchange.cancel_all(self.clock.now_ns(), symbol)
+
+    def batch(self, requests: list[tuple[str, tuple[Any, ...]]]) -> list[Any] | None:
+        """Several requests (``submit``, ``cancel``) in one call, answered in order, each with
+        its reports or the exception it raised (``quant.execution.routing.answer_batch``): a
+        bar slice's orders and cancels cost one round trip. None when not answering."""
+        if self._stalled():
+            return None
+        with self._lock:
+            return answer_batch(_Unlocked(self), requests)
 
     def _advance(self, request_ts_ns: int) -> None:
         """A request stamped by the router's clock moves the venue's only on the wall clock
@@ -195,3 +211,11 @@ class PaperVenueActor:
             "bars_seen": self.bars_seen,
             "now_ns": self.clock.now_ns(),
         }
+
+
+class _Unlocked:
+    """The venue's request handling, for a batch that already holds the actor's lock."""
+
+    def __init__(self, actor: PaperVenueActor) -> None:
+        self.submit = actor._submit
+        self.cancel = actor._cancel

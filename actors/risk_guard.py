@@ -17,8 +17,8 @@ book, fed by the journaled fills.
 Batches (``submit_many``): the stream processor sends the orders a bar slice decided in one
 call. They are checked in the order the strategy sent them, their decisions, the risk events
 and the engine's snapshot are journaled in one commit, and only then are the accepted ones sent
-to the router (pipelined: every ``submit`` is in the router's queue before the first answer is
-awaited, so the router works back to back instead of waiting a round trip per order). The
+to the router, with the slice's cancels in their places, in one call (``OrderRouter.execute``:
+one venue round trip for the whole slice instead of one per order or cancel). The
 strategy's book counted each order of the batch as open from the moment it was submitted, as
 it does in the one-order path when the order is accepted; for an order the guard rejects the
 later views of the batch are corrected (its open quantity and buying-power reservation taken
@@ -42,6 +42,7 @@ from actors.common import LagMeter
 from actors.journal import REPORT_KINDS, decision_from_dict, report_from_dict
 from actors.journal_actor import JournalClient
 from quant.execution.orders import ExecutionReport, Order, OrderStatus, RejectCode
+from quant.execution.routing import CancelRequest
 from quant.market.bands import Band
 from quant.market.instrument import Instrument
 from quant.risk.checks import OpenQuantity, RiskContext, RiskDecision
@@ -175,20 +176,29 @@ class RiskGuard:
         return self.submit_many([(order, view)])[0][0]
 
     def submit_many(
-        self, items: list[tuple[Order, dict[str, Any]]]
-    ) -> list[tuple[ExecutionReport, int]]:
+        self, items: list[tuple[Order, dict[str, Any]] | CancelRequest]
+    ) -> list[tuple[Any, int]]:
         """Check the orders of one bar slice in order, journal every decision in one commit,
-        then route the accepted ones (see the module docstring). Returns, per order, the
-        deciding report and the wall time (ns) its answer reached this guard: the router's
-        acknowledgement, or the check for a reject."""
+        then send the accepted ones, with the slice's cancels in their places, to the router
+        in one call (``OrderRouter.execute``; see the module docstring). Cancels are not
+        checked: they only reduce risk, and pass even with the kill switch engaged. Returns,
+        per item, the answer and the wall time (ns) it reached this guard: for an order, its
+        deciding report (the router's acknowledgement, or the guard's reject, stamped at the
+        check); for a cancel, the router's ``CommandOutcome``."""
         import ray
 
         started = time.time_ns()
-        decisions: list[RiskDecision] = []
+        decisions: list[RiskDecision | None] = []
         calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         rejected: list[Order] = []
         caught_up = False
-        for order, view in items:
+        n_orders = 0
+        for item in items:
+            if isinstance(item, CancelRequest):
+                decisions.append(None)
+                continue
+            order, view = item
+            n_orders += 1
             cid = getattr(order, "client_order_id", "")
             decision = self._known_decision(cid)
             if decision is not None:
@@ -219,18 +229,31 @@ class RiskGuard:
         if caught_up:
             self._snapshot(calls)  # decisions journaled before any order reaches the router
         checked = time.time_ns()
-        self.check_latency.observe((checked - started) / max(1, len(items)))
-        refs = [
-            self.router.submit.remote(order) if d.accepted else None
-            for (order, _), d in zip(items, decisions, strict=True)
+        if n_orders:
+            self.check_latency.observe((checked - started) / n_orders)
+        sent = [
+            i
+            for i, (item, d) in enumerate(zip(items, decisions, strict=True))
+            if d is None or d.accepted
         ]
-        out: list[tuple[ExecutionReport, int]] = []
-        for (order, _), decision, ref in zip(items, decisions, refs, strict=True):
-            if ref is not None:
-                self.counters["accepted"] += 1
-                report = ray.get(ref)
-                out.append((report, time.time_ns()))
+        routed: dict[int, Any] = {}
+        if sent:
+            actions = [
+                items[i] if isinstance(items[i], CancelRequest) else items[i][0]  # type: ignore[index]
+                for i in sent
+            ]
+            answers = ray.get(self.router.execute.remote(actions))
+            routed = dict(zip(sent, answers, strict=True))
+        acked = time.time_ns()
+        out: list[tuple[Any, int]] = []
+        for i, (item, decision) in enumerate(zip(items, decisions, strict=True)):
+            if i in routed:
+                if decision is not None:
+                    self.counters["accepted"] += 1
+                out.append((routed[i], acked))
                 continue
+            assert decision is not None
+            order = item[0]  # type: ignore[index]
             code = decision.code or RejectCode.INVALID_ORDER
             self.counters["rejected"] += 1
             self.rejects_by_code[str(code)] = self.rejects_by_code.get(str(code), 0) + 1

@@ -65,7 +65,9 @@ from quant.execution.orders import (
     OrderStatus,
 )
 from quant.execution.routing import (
+    CancelRequest,
     CircuitBreaker,
+    CommandOutcome,
     ParentOrderSlicer,
     RetryPolicy,
     RouteOutcome,
@@ -74,6 +76,7 @@ from quant.execution.routing import (
     TokenBucket,
     TransientVenueError,
     VenueUnavailable,
+    answer_batch,
 )
 from quant.sim.paper import is_held
 from quant.sim.strategy import Bar
@@ -123,6 +126,10 @@ class VenueActorClient:
     def cancel_all(self, ts_ns: int, symbol: str | None = None) -> list[ExecutionReport]:
         return self._get(self.handle.cancel_all.remote(ts_ns, symbol), "cancel-all")
 
+    def batch(self, requests: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Many requests in one round trip; a timeout fails them all (each may have arrived)."""
+        return self._get(self.handle.batch.remote(requests), f"a batch of {len(requests)}")
+
     def replace(
         self,
         client_order_id: str,
@@ -171,25 +178,70 @@ class OutboxVenue:
     """
 
     def __init__(
-        self, name: str, inner: Any, journal: Callable[..., Any], clock: WallClock
+        self,
+        name: str,
+        inner: Any,
+        journal: Callable[..., Any],
+        clock: WallClock,
+        journal_batch: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
         self.name = name
         self.inner = inner
         self._j = journal
+        self._j_batch = journal_batch
         self.clock = clock
         self.refused_claims = 0
         self.absent_answers = 0
 
     def submit(self, order: Order) -> list[ExecutionReport]:
-        cid = order.client_order_id
-        if not self._j("mark_sent", cid, self.name, self.clock.now_ns()):
-            self.refused_claims += 1
-            raise TransientVenueError(
-                f"{self.name}: the journal holds a send of {cid} here and no answer that the"
-                " venue lacks it: not sent again",
-                maybe_received=True,
-            )
+        if not self._j("mark_sent", order.client_order_id, self.name, self.clock.now_ns()):
+            raise self._refused(order.client_order_id)
         return self.inner.submit(order)
+
+    def _refused(self, cid: str) -> TransientVenueError:
+        self.refused_claims += 1
+        return TransientVenueError(
+            f"{self.name}: the journal holds a send of {cid} here and no answer that the"
+            " venue lacks it: not sent again",
+            maybe_received=True,
+        )
+
+    def batch(self, requests: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """``submit``'s rule for a batch: every send claimed in one journal commit first; a
+        refused claim answers its request with the error and sends nothing; the rest go to the
+        venue in one call when it takes batches (``answer_batch`` otherwise)."""
+        now = self.clock.now_ns()
+        claims = [
+            ("mark_sent", (args[0].client_order_id, self.name, now), {})
+            for method, args in requests
+            if method == "submit"
+        ]
+        if self._j_batch is not None:
+            granted = iter(self._j_batch(claims) if claims else [])
+        else:
+            granted = iter([self._j(m, *a) for m, a, _ in claims])
+        answers: list[Any] = [None] * len(requests)
+        forward: list[int] = []
+        for i, (method, args) in enumerate(requests):
+            if method == "submit" and not next(granted):
+                answers[i] = self._refused(args[0].client_order_id)
+            else:
+                forward.append(i)
+        sub = [requests[i] for i in forward]
+        inner_batch = getattr(self.inner, "batch", None)
+        if sub and inner_batch is not None:
+            try:
+                results = list(inner_batch(sub))
+            except Exception as exc:  # the call failed: every forwarded request with it
+                results = [exc] * len(sub)
+            if len(results) != len(sub):
+                lost = TransientVenueError(f"{self.name} answered {len(results)} of {len(sub)}")
+                results = [lost] * len(sub)
+        else:
+            results = answer_batch(self.inner, sub)
+        for i, result in zip(forward, results, strict=True):
+            answers[i] = result
+        return answers
 
     def status(self, client_order_id: str) -> OrderState | None:
         state = self.inner.status(client_order_id)
@@ -301,7 +353,9 @@ class OrderRouter:
             self.fix = fix_link({**fix, "name": self.fix_name})
             clients[self.fix_name] = self.fix
         self.clients = clients
-        self.outboxes = {n: OutboxVenue(n, c, self._j, self.clock) for n, c in clients.items()}
+        self.outboxes = {
+            n: OutboxVenue(n, c, self._j, self.clock, self._batch) for n, c in clients.items()
+        }
         self.timeout_s = timeout_s
         self.max_wait_s = max_wait_s
         throttles = (
@@ -566,6 +620,54 @@ class OrderRouter:
         self.submit_latency.observe(time.time_ns() - started)
         return answer
 
+    def execute(self, actions: list[Order | CancelRequest]) -> list[Any]:
+        """A bar slice's orders and cancels, in order, with one journal commit for the
+        staging, one for the send claims, one venue call per venue and one commit for the
+        reports (``RoutingCore.execute``). Answers, per action: an order's deciding report, as
+        ``submit`` answers; a cancel's ``CommandOutcome``. Idempotent like ``submit``: a
+        repeated order is answered from the book and not sent again."""
+        started = time.time_ns()
+        self._drain()
+        answers: list[Any] = [None] * len(actions)
+        todo: list[int] = []
+        staging: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        for i, action in enumerate(actions):
+            if isinstance(action, CancelRequest):
+                todo.append(i)
+                continue
+            cid = action.client_order_id
+            known = self.orders.get(cid)
+            if known is not None and (known.history or cid in self.pending or cid in self.held):
+                self.counters["repeats"] += 1
+                answers[i] = self._answer(known)
+                continue
+            if any(isinstance(actions[j], Order) and actions[j] == action for j in todo):
+                self.counters["repeats"] += 1  # the same order twice in one call: sent once
+                continue
+            self.counters["submitted"] += 1
+            if known is None:
+                staging.append(("stage_order", (action, self.preferred, action.ts_ns or None), {}))
+                self.orders[cid] = OrderState(action)
+            todo.append(i)
+        self._batch(staging)  # journaled before anything can reach a venue (outbox)
+        outcomes = self.core.execute([actions[i] for i in todo])
+        self._record([r for outcome in outcomes for r in outcome.reports])
+        for i, outcome in zip(todo, outcomes, strict=True):
+            action = actions[i]
+            if isinstance(outcome, CommandOutcome):
+                answers[i] = outcome
+                continue
+            self._settle(action, outcome, record=False)
+            if outcome.status in (RouteStatus.RETRY, RouteStatus.IN_DOUBT):
+                answers[i] = self._dispatch(action)  # waits out the retries, as submit does
+            else:
+                answers[i] = self._answer(self.orders[action.client_order_id])
+        for i, action in enumerate(actions):
+            if answers[i] is None:  # a repeat within the call
+                answers[i] = self._answer(self.orders[action.client_order_id])
+        self.submit_latency.observe(time.time_ns() - started)
+        return answers
+
     def _dispatch(self, order: Order) -> ExecutionReport:
         """Route a staged order; an unresolved one is kept and answered "held by the router"."""
         cid = order.client_order_id
@@ -611,9 +713,9 @@ class OrderRouter:
                 return outcome
             time.sleep(wait)
 
-    def _settle(self, order: Order, outcome: RouteOutcome) -> None:
+    def _settle(self, order: Order, outcome: RouteOutcome, *, record: bool = True) -> None:
         cid = order.client_order_id
-        if outcome.reports:
+        if record and outcome.reports:
             self._record(list(outcome.reports))
         if outcome.status is RouteStatus.ROUTED:
             if not outcome.repeat:

@@ -15,14 +15,15 @@ Per micro-batch from the feed (``process``):
       ``on_order_update``;
    c. research bars that ended are scored (``actors.signals.LiveSignals``) and the
       predictions are journaled and handed to the strategy;
-   d. ``strategy.on_bar`` for each bar; the orders it sends are queued (the strategy's book
-      counts each as open from its submission, as it would once accepted) and go to the
-      RiskGuard in one call at the end of the slice (``RiskGuard.submit_many``: checked in
-      order, decisions journaled in one commit, accepted ones routed); the answers (the
-      router's acknowledgements, or rejects) are applied to the book before the next slice.
-      A cancel is sent at once (its result is in the book before the strategy's next order,
-      as in the backtest); it sends the queue first when the queue holds an order it is
-      about, so the router never gets a cancel before the order it cancels;
+   d. ``strategy.on_bar`` for each bar; the orders and cancels it sends are queued (the
+      strategy's book counts an order as open from its submission, as it would once
+      accepted, and a cancelled order as gone at once, as the backtest's immediate cancel
+      does: ``LiveContext.cancelling``) and go to the RiskGuard in one call at the end of the
+      slice (``RiskGuard.submit_many``: orders checked in order, decisions journaled in one
+      commit, then the accepted orders and the cancels, in their order, routed in one call
+      and one venue round trip); the answers (the router's acknowledgements, rejects, the
+      cancels' outcomes) are applied to the book before the next slice. A cancel the venue
+      did not carry out (the order had filled) puts the order back among the working ones;
 
 3. the processor checkpoints its state in the journal: the tick stream's snapshot (buffer,
    open bars, dedup memory), the last processed sequence number per symbol, the journal
@@ -63,6 +64,7 @@ from actors.journal_actor import JournalClient
 from actors.signals import LivePredictionStrategy, LiveSignals, MomentumSignalModel, SignalModel
 from quant.data.stream import LatePolicy, TickStreamProcessor
 from quant.execution.orders import ExecutionReport, Order, OrderStatus
+from quant.execution.routing import CancelRequest
 from quant.research.params import TrialParams
 from quant.sim.strategy import Bar
 
@@ -161,6 +163,7 @@ class StreamProcessor:
             "fills": 0,
             "signals": 0,
             "reports_applied": 0,
+            "cancels": 0,
         }
         self.quarantine_sample: list[dict[str, Any]] = []
         self.lag_feed = LagMeter()
@@ -172,7 +175,7 @@ class StreamProcessor:
         self.first_ack_latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         """The same for the first routed order of each slice: no order of its own burst ahead
         of it, so it shows the pipeline's latency apart from the queue of a burst."""
-        self._outgoing: list[tuple[Order, dict[str, Any]]] = []
+        self._outgoing: list[tuple[Order, dict[str, Any]] | CancelRequest] = []
         self._marks: list[Any] = []
         """Equity marks sent to the risk guard and not yet confirmed (checked per batch)."""
         self._batch_sent_ns = 0
@@ -201,7 +204,8 @@ class StreamProcessor:
         )
 
     def _flush_orders(self) -> None:
-        """Send the queued orders to the RiskGuard in one call; apply its answers."""
+        """Send the slice's queued orders and cancels to the RiskGuard in one call; apply its
+        answers."""
         import ray
 
         if not self._outgoing:
@@ -209,7 +213,13 @@ class StreamProcessor:
         items, self._outgoing = self._outgoing, []
         answers = ray.get(self.risk.submit_many.remote(items))
         first = True
-        for report, acked_ns in answers:
+        for item, (answer, acked_ns) in zip(items, answers, strict=True):
+            if isinstance(item, CancelRequest):
+                self._apply_reports(list(answer.reports))
+                if item.client_order_id in self.ctx.orders:  # not cancelled: working again
+                    self.ctx.cancel_failed(item.client_order_id)
+                continue
+            report = answer
             if report.status is OrderStatus.REJECTED and report.reject_code is not None:
                 self.counters["orders_rejected"] += 1
             elif self._batch_sent_ns:
@@ -220,19 +230,14 @@ class StreamProcessor:
                     first = False
             self.ctx.apply_reports([report])
 
-    def _cancel(self, client_order_id: str | None, symbol: str | None) -> list[ExecutionReport]:
-        import ray
-
-        if any(_cancel_concerns(o, client_order_id, symbol) for o, _ in self._outgoing):
-            self._flush_orders()  # the cancel is for a queued order: it must reach the router first
-        mark = self.stages.now()
-        try:
-            if client_order_id is not None:
-                return ray.get(self.router.cancel.remote(client_order_id))
-            ray.get(self.router.cancel_all.remote(symbol))
-            return self._pull_reports()
-        finally:
-            self.stages.add("cancels", mark)
+    def _cancel(self, client_order_id: str | None, symbol: str | None) -> None:
+        """Queue cancels with the slice's orders (``_flush_orders``): the strategy's book
+        counts the orders as cancelled at once (``LiveContext.cancelling``), as the backtest's
+        immediate cancel does, and the venue's answers are applied when the slice is sent. A
+        cancel-all of the strategy cancels its own open orders, by id."""
+        ids = [client_order_id] if client_order_id is not None else self.ctx.cancellable(symbol)
+        self.counters["cancels"] += len(ids)
+        self._outgoing.extend(CancelRequest(cid) for cid in ids)
 
     def ready(self) -> bool:
         return True
