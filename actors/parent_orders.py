@@ -42,6 +42,9 @@ PARENT_STARTED = "parent_started"
 """Journal kind: a parent order and its algorithm were accepted by the router."""
 PARENT_EVENT = "parent_event"
 """Journal kind: one slicer input of a parent (a market event or a child's report), numbered."""
+PARENT_STOPPED = "parent_stopped"
+"""Journal kind: a parent stopped before its end (kill switch, halt, cancel-all): a restarted
+router replays it and keeps it stopped."""
 
 ALGOS = ("twap", "vwap", "pov")
 

@@ -357,6 +357,61 @@ def cancel_all(pipeline: str = DEFAULT_PIPELINE, symbol: str | None = None) -> d
     return ray.get(lookup(pipeline, Role.ROUTER).cancel_all.remote(symbol))
 
 
+def submit_parent(
+    pipeline: str,
+    symbol: str,
+    side: str,
+    quantity: int,
+    algo: str,
+    params: dict[str, Any],
+    *,
+    minutes: float | None = None,
+    parent_id: str | None = None,
+    limit_price: float | None = None,
+) -> dict[str, Any]:
+    """Work a parent order with ``algo`` (twap, vwap, pov; ``actors.parent_orders.AlgoSpec``
+    names the parameters) through the risk guard, which checks the whole parent against the
+    strategy's account (the stream processor's view) before the router slices it. The window
+    starts at the pipeline's now (its event time in a replay) and lasts ``minutes``, unless
+    ``params`` give ``start_ns`` and ``end_ns``."""
+    import ray
+
+    from quant.execution.orders import Order, OrderType, Side
+
+    stream = lookup(pipeline, Role.STREAM)
+    view = ray.get(stream.account_view.remote())
+    ts = int(view.get("now_ns") or 0)
+    try:
+        order_side = Side[side.upper()]
+    except KeyError:
+        raise ValueError(f"side must be buy or sell, got {side!r}") from None
+    parent = Order(
+        parent_id or f"PARENT-{symbol}-{ts}",
+        symbol,
+        order_side,
+        int(quantity),
+        OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+        limit_price,
+        ts_ns=ts,
+        strategy_id="operator",
+    )
+    problems = parent.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    params = dict(params)
+    params.setdefault("start_ns", ts)
+    if "end_ns" not in params and minutes is not None:
+        params["end_ns"] = int(params["start_ns"]) + int(minutes * 60 * 1_000_000_000)
+    risk = lookup(pipeline, Role.RISK)
+    return ray.get(risk.submit_parent.remote(parent, algo, params, view))
+
+
+def parent_status(pipeline: str, parent_id: str) -> dict[str, Any]:
+    import ray
+
+    return ray.get(lookup(pipeline, Role.ROUTER).parent_status.remote(parent_id))
+
+
 # --- building a config from the lake ------------------------------------------------------------
 
 

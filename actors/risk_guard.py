@@ -270,6 +270,51 @@ class RiskGuard:
         self.batches += 1
         return out
 
+    def submit_parent(
+        self, parent: Order, algo: str, params: dict[str, Any], view: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Check a parent order (TWAP / VWAP / POV) before the router works it: the whole
+        parent as one order, so every limit applies to the full quantity its children can add
+        up to; journal the decision; hand an accepted parent to the router
+        (``OrderRouter.submit_parent``). Its children are slices of an accepted parent and are
+        not checked again one by one (the router never calls the guard, which keeps the two
+        free of deadlock); what stops them is the kill switch and a halt, which stop every
+        parent at the router (``OrderRouter.stop_parents``). Idempotent by the parent's id."""
+        import ray
+
+        cid = parent.client_order_id
+        decision = self._known_decision(cid)
+        if decision is None:
+            self._catch_up()
+            try:
+                decision = self.engine.check(
+                    parent, context_from_view(view, self.instruments, self.adv)
+                )
+            except Exception as exc:
+                decision = RiskDecision.reject(RejectCode.INVALID_ORDER, f"malformed: {exc}")
+            self.counters["checked"] += 1
+            self.decisions[cid] = decision
+            self._snapshot([("record_risk_decision", (parent, decision, parent.ts_ns or None), {})])
+        if not decision.accepted:
+            code = decision.code or RejectCode.INVALID_ORDER
+            self.counters["rejected"] += 1
+            self.rejects_by_code[str(code)] = self.rejects_by_code.get(str(code), 0) + 1
+            return {
+                "parent_id": cid,
+                "status": "rejected",
+                "reject_code": str(code),
+                "reason": decision.reason,
+            }
+        self.counters["accepted"] += 1
+        return ray.get(self.router.submit_parent.remote(parent, algo, dict(params)))
+
+    def _halt_parents(self, reason: str) -> None:
+        """A halted account slices no more children (see ``submit_parent``)."""
+        import ray
+
+        if self.engine.trading_state is TradingState.HALTED:
+            ray.get(self.router.stop_parents.remote(None, f"trading halted: {reason}"))
+
     def _known_decision(self, cid: str) -> RiskDecision | None:
         """The decision already journaled for ``cid`` (a retried call, a restarted guard)."""
         if not cid:
@@ -290,7 +335,7 @@ class RiskGuard:
         now = time.time_ns()
         self.engine.engage_kill_switch(reason, now)
         self._snapshot()
-        cancel = ray.get(self.router.cancel_all.remote(None))
+        cancel = ray.get(self.router.cancel_all.remote(None, f"kill switch: {reason}"))
         return {"kill_switch": True, "reason": reason, "cancel_all": cancel}
 
     def release_kill_switch(self, reason: str = "operator") -> dict[str, Any]:
@@ -301,6 +346,7 @@ class RiskGuard:
     def set_trading_state(self, state: str, reason: str = "operator") -> str:
         self.engine.set_trading_state(TradingState(state), reason, time.time_ns())
         self._snapshot()
+        self._halt_parents(reason)
         return str(self.engine.trading_state)
 
     def on_equity(self, equity: float, ts_ns: int) -> str:
@@ -309,6 +355,8 @@ class RiskGuard:
         state = self.engine.on_equity(equity, ts_ns)
         if (state, self.engine.to_dict()["guards"]) != before:
             self._snapshot()
+            if state is not before[0]:
+                self._halt_parents("an equity guard")
         return str(state)
 
     def status(self) -> dict[str, Any]:

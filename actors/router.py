@@ -48,6 +48,7 @@ from actors.journal import report_to_dict
 from actors.parent_orders import (
     PARENT_EVENT,
     PARENT_STARTED,
+    PARENT_STOPPED,
     AlgoSpec,
     ParentSpecError,
     event_from_dict,
@@ -515,6 +516,10 @@ class OrderRouter:
         """Rebuild every parent from its journaled inputs; the children it regenerates carry
         the ids they had and are already in the outbox (staged with the input that made them)."""
         self.parent_clock = int(self._j("checkpoint", PARENT_CLOCK, 0))
+        stopped = {
+            e.key: str(e.payload.get("reason", "stopped"))
+            for e in self._j("events", 0, kinds=[PARENT_STOPPED])
+        }
         regenerated = 0
         unknown: list[str] = []
         for started in self._j("events", 0, kinds=[PARENT_STARTED]):
@@ -532,6 +537,8 @@ class OrderRouter:
             )
             self.parents[pid] = spec
             self.parent_logged[pid] = len(events)
+            if pid in stopped:
+                self.slicer.stop(pid, stopped[pid])
             regenerated += len(children)
             unknown += [c.client_order_id for c in children if c.client_order_id not in self.orders]
         return {
@@ -902,10 +909,35 @@ class OrderRouter:
         self._record(list(out.reports))
         return list(out.reports)
 
-    def cancel_all(self, symbol: str | None = None) -> dict[str, Any]:
-        """Cancel every open order (of ``symbol``) at every venue; journals the cancels."""
+    def stop_parents(self, symbol: str | None = None, reason: str = "operator") -> list[str]:
+        """Stop slicing every running parent (of ``symbol``): no child is sent after this
+        returns. Journaled (``PARENT_STOPPED``), so a restarted router does not resume them.
+        Their working children are left to the caller (``cancel_all`` cancels them)."""
+        stopped = []
+        for pid in self.parents:
+            algo = self.slicer.algo(pid)
+            if algo is None or algo.parent is None:
+                continue
+            if symbol is not None and algo.parent.symbol != symbol:
+                continue
+            if self.slicer.stop(pid, reason):
+                stopped.append(pid)
+        if stopped:
+            now = self.clock.now_ns()
+            self._batch(
+                [
+                    ("append", (PARENT_STOPPED, pid, {"reason": reason}, now, f"stop:{pid}"), {})
+                    for pid in stopped
+                ]
+            )
+        return stopped
+
+    def cancel_all(self, symbol: str | None = None, reason: str = "cancel-all") -> dict[str, Any]:
+        """Stop the parents (of ``symbol``), then cancel every open order (of ``symbol``) at
+        every venue; journals the cancels."""
         started = time.time_ns()
         self._drain()
+        parents_stopped = self.stop_parents(symbol, reason)
         out = self.core.cancel_all(symbol)
         self._record(list(out.reports))
         for cid in out.held_back:
@@ -923,6 +955,7 @@ class OrderRouter:
             "skipped": dict(out.skipped),
             "failed": dict(out.failed),
             "held_back": list(out.held_back),
+            "parents_stopped": parents_stopped,
             "still_open": open_left,
             "complete": out.complete and not open_left,
             "elapsed_ms": (time.time_ns() - started) / 1e6,

@@ -528,6 +528,11 @@ class StreamProcessor:
             "signals_restored": self.signals_restored,
         }
 
+    def account_view(self) -> dict[str, Any]:
+        """The strategy's account as the risk guard checks orders against it (for an
+        operator's parent order: ``actors.pipeline.submit_parent``)."""
+        return self.ctx.account_view()
+
     def latency_samples(self, first_of_slice: bool = False) -> list[float]:
         """Tick-to-acknowledgement of every routed order so far (ms; the last 200,000), or of
         the first routed order of each slice."""

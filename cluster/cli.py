@@ -1006,6 +1006,92 @@ def cancel_all_command(
         raise typer.Exit(1)
 
 
+parent_app = typer.Typer(
+    help="Parent orders worked by the order router's execution algorithms (TWAP, VWAP, POV), "
+    "checked whole by the risk guard first.",
+    no_args_is_help=True,
+)
+paper_app.add_typer(parent_app, name="parent")
+
+
+@parent_app.command("submit")
+@cli_errors
+@_pipeline_errors
+def parent_submit(
+    symbol: Annotated[str, typer.Argument(help="BIST symbol, e.g. THYAO.")],
+    side: Annotated[str, typer.Argument(help="buy or sell.")],
+    quantity: Annotated[int, typer.Argument(help="Shares in all.", min=1)],
+    algo: Annotated[str, typer.Option(help="twap, vwap or pov.")] = "twap",
+    minutes: Annotated[
+        float, typer.Option(help="Window length from the pipeline's now, in minutes.", min=0.1)
+    ] = 30.0,
+    slices: Annotated[int | None, typer.Option(help="TWAP: number of children.")] = None,
+    rate: Annotated[float | None, typer.Option(help="POV: participation rate (0-1].")] = None,
+    limit: Annotated[float | None, typer.Option(help="Limit price of the parent.")] = None,
+    parent_id: Annotated[str | None, typer.Option("--id", help="Client order id.")] = None,
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Work a parent order over a window; exits 1 if risk or the router refuse it."""
+    from actors import pipeline as pipe
+
+    s = _connect()
+    params: dict[str, Any] = {}
+    if slices is not None:
+        params["slices"] = slices
+    elif algo == "twap":
+        params["interval_s"] = 60.0
+    if rate is not None:
+        params["rate"] = rate
+    result = pipe.submit_parent(
+        pipeline or s.paper.pipeline,
+        symbol,
+        side,
+        quantity,
+        algo,
+        params,
+        minutes=minutes,
+        parent_id=parent_id,
+        limit_price=limit,
+    )
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(
+            f"parent {result.get('parent_id')}: {result.get('status')}"
+            + (f" ({result['reason']})" if result.get("reason") else ""),
+            highlight=False,
+        )
+    if result.get("status") in ("rejected", "invalid"):
+        raise typer.Exit(1)
+
+
+@parent_app.command("status")
+@cli_errors
+@_pipeline_errors
+def parent_status_command(
+    parent_id: Annotated[str, typer.Argument(help="The parent's client order id.")],
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A parent's algorithm state: filled, working, remaining, children."""
+    from actors import pipeline as pipe
+
+    s = _connect()
+    result = pipe.parent_status(pipeline or s.paper.pipeline, parent_id)
+    if as_json:
+        _emit_json(result)
+        return
+    if result.get("status") == "unknown":
+        raise ValueError(f"no parent {parent_id} in pipeline {pipeline or s.paper.pipeline}")
+    out.print(
+        f"parent {parent_id} ({result['algo']}): {result['status']}, filled "
+        f"{result['filled']} of {result['quantity']}, working {result['working']}, "
+        f"{len(result['children'])} children",
+        highlight=False,
+    )
+
+
 def run() -> None:
     """Console-script entry point."""
     app()

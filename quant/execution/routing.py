@@ -1258,6 +1258,12 @@ class ParentOrderSlicer:
         p = self._parents.get(parent_id)
         return () if p is None else p.algo.open_children
 
+    def stop(self, parent_id: str, reason: str) -> bool:
+        """Stop slicing ``parent_id`` (see ``ExecutionAlgorithm.stop``); True if it was
+        running. Its children already sent are listed by ``open_children``."""
+        p = self._parents.get(parent_id)
+        return p is not None and p.algo.stop(reason)
+
     def remove(self, parent_id: str) -> None:
         """Forget a finished parent (its children's reports are then ignored)."""
         p = self._parents.pop(parent_id, None)

@@ -1,4 +1,5 @@
-"""`smart-trader paper start|status|stop`, `kill-switch` and `cancel-all` as a user runs them."""
+"""`smart-trader paper start|status|stop`, `paper parent submit|status`, `kill-switch` and
+`cancel-all` as a user runs them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from test_cli import one_line_error, run
 
 @pytest.mark.parametrize(
     "args",
-    [("paper", "status"), ("paper", "stop"), ("kill-switch",), ("cancel-all", "--symbol", "X")],
+    [
+        ("paper", "status"),
+        ("paper", "stop"),
+        ("kill-switch",),
+        ("cancel-all", "--symbol", "X"),
+        ("paper", "parent", "submit", "THYAO", "buy", "600"),
+        ("paper", "parent", "status", "PARENT-1"),
+    ],
 )
 def test_control_commands_explain_the_embedded_ray(tmp_path: Path, args: tuple[str, ...]):
     result = run(tmp_path, *args)

@@ -21,7 +21,7 @@ from actors.common import Role, lookup  # noqa: E402
 from actors.feed import FeedSpec, SimulatedBistFeed  # noqa: E402
 from actors.journal import EventKind, Journal  # noqa: E402
 from actors.parent_orders import AlgoSpec, markets_from_bars  # noqa: E402
-from quant.execution.orders import Order, OrderType, Side  # noqa: E402
+from quant.execution.orders import Order, OrderType, RejectCode, Side  # noqa: E402
 from quant.market.calendar import ISTANBUL  # noqa: E402
 from quant.sim.matching import to_ns  # noqa: E402
 
@@ -151,3 +151,99 @@ def test_a_twap_parent_survives_a_router_restart_without_duplicate_children(
     assert final["filled"] == parent.quantity and final["done"]
     assert sum(journal_state.orders[cid].filled_qty for cid in children) == parent.quantity
     assert not journal_state.problems
+
+
+def test_parents_pass_the_risk_guard_and_the_kill_switch_stops_them(
+    tmp_path: Path, pipelines: list[str]
+) -> None:
+    """A parent is checked whole by the risk guard (one over the order-size limit is refused
+    with its reject code and never reaches the router); an accepted one is sliced until the
+    kill switch, which stops it: no child is staged after the switch, and the stop is
+    journaled so a restarted router keeps it stopped."""
+    feed = SimulatedBistFeed(**SYNTHETIC)
+    day = feed.day
+    start = to_ns(datetime.combine(day, clock_time(10, 30), ISTANBUL))
+    config = pl_.PipelineConfig(
+        feed=FeedSpec("synthetic", synthetic=dict(SYNTHETIC)),
+        journal_path=str(tmp_path / "journal.sqlite"),
+        symbols=sorted(feed.frame["symbol"].unique().to_list()),
+        day=day,
+        pipeline=f"pks-{int(time.time() * 1000) % 100000}",
+        model=QUIET_MODEL,
+        speed=2000.0,
+        batch_rows=50,
+        max_in_flight=1,
+        max_participation=1.0,
+        autostart=False,
+        router={"timeout_s": 2.0},
+        risk_limits={"max_order_quantity": 1_000},
+    )
+    pipelines.append(config.pipeline)
+    pl_.start_pipeline(config)
+    risk = lookup(config.pipeline, Role.RISK)
+    router = lookup(config.pipeline, Role.ROUTER)
+    stream = lookup(config.pipeline, Role.STREAM)
+    ray.get(lookup(config.pipeline, Role.FEED).start.remote())
+    deadline = time.monotonic() + 120
+    while ray.get(stream.account_view.remote())["now_ns"] < start:  # the session is under way
+        assert time.monotonic() < deadline, "the stream processor saw no bar"
+        time.sleep(0.02)
+
+    # as `smart-trader paper parent submit` does: the window from the pipeline's now
+    refused = pl_.submit_parent(
+        config.pipeline,
+        SYMBOL,
+        "buy",
+        5_000,
+        "twap",
+        {"slices": 12},
+        minutes=300,
+        parent_id="PARENT-BIG",
+    )
+    assert refused["status"] == "rejected", refused
+    assert refused["reject_code"] == str(RejectCode.ORDER_SIZE), refused
+    assert ray.get(router.parent_status.remote("PARENT-BIG"))["status"] == "unknown"
+    accepted = pl_.submit_parent(
+        config.pipeline,
+        SYMBOL,
+        "buy",
+        600,
+        "twap",
+        {"slices": 12},
+        minutes=300,
+        parent_id="PARENT-K",
+    )
+    assert accepted["status"] in ("pending", "working"), accepted
+    while len(ray.get(router.parent_status.remote("PARENT-K"))["children"]) < 2:
+        assert time.monotonic() < deadline, "the parent sent no second child"
+        time.sleep(0.02)
+    switched = ray.get(risk.engage_kill_switch.remote("drill"))
+    assert switched["cancel_all"]["parents_stopped"] == ["PARENT-K"]
+    at_switch = ray.get(router.parent_status.remote("PARENT-K"))
+    assert at_switch["status"] == "stopped" and at_switch["working"] == 0, at_switch
+
+    state = pl_.wait_until_finished(config.pipeline, timeout_s=300)
+    assert state["state"] == "finished", state
+    after = ray.get(router.parent_status.remote("PARENT-K"))
+    assert after["children"] == at_switch["children"]  # nothing sliced after the switch
+    assert after["filled"] < 600
+    with Journal(config.journal_path) as j:
+        staged = [
+            e.key for e in j.events(kinds=[EventKind.ORDER_STAGED]) if e.key.startswith("PARENT-")
+        ]
+        stops = [e.key for e in j.events(kinds=["parent_stopped"])]
+        decisions = {e.key for e in j.events(kinds=["risk_decision"])}
+    assert sorted(staged) == sorted(at_switch["children"])
+    assert stops == ["PARENT-K"]
+    assert {"PARENT-BIG", "PARENT-K"} <= decisions
+
+    ray.kill(router, no_restart=False)  # a restarted router replays the stop
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            restored = ray.get(router.parent_status.remote("PARENT-K"), timeout=10)
+            break
+        except ray.exceptions.RayActorError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert restored["status"] == "stopped" and restored["children"] == at_switch["children"]

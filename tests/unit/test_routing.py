@@ -929,3 +929,18 @@ def test_answer_batch_keeps_going_after_a_failing_request():
     assert isinstance(answers[1], VenueUnavailable)
     assert answers[2][0].status is OrderStatus.ACCEPTED
     assert isinstance(answers[3], ValueError)
+
+
+def test_a_stopped_parent_slices_no_more_children():
+    from quant.execution.algos.base import AlgoStatus
+
+    slicer = ParentOrderSlicer()
+    parent = Order("P", "AAA", Side.BUY, 600, OrderType.MARKET, ts_ns=T0)
+    slicer.start(parent, TWAP(slices=6), T0, T0 + 60 * MIN)
+    assert len(slicer.on_time(T0, MKT)) == 1
+    assert slicer.stop("P", "kill switch")
+    assert not slicer.stop("P", "again")  # already stopped
+    assert slicer.algo("P").status is AlgoStatus.STOPPED
+    assert slicer.algo("P").reason == "kill switch"
+    assert slicer.on_time(T0 + 30 * MIN, MKT) == []  # its later children were due
+    assert not slicer.stop("nobody", "x")

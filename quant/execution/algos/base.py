@@ -284,6 +284,14 @@ class ExecutionAlgorithm(ABC):
             self._set(AlgoStatus.COMPLETED, "")
         return True
 
+    def stop(self, reason: str) -> bool:
+        """Send no more children (a kill switch, a halted account, an operator's cancel); the
+        working ones are the host's to cancel. False when already finished or stopped."""
+        if self._parent is None or self.done or self._status is AlgoStatus.STOPPED:
+            return False
+        self._set(AlgoStatus.STOPPED, reason)
+        return True
+
     # --- what the host can read ---------------------------------------------------------------
 
     @property
