@@ -112,13 +112,20 @@ class JournalError(RuntimeError):
 # touching this module (the round-trip test covers every field). Side is written by name
 # ("BUY"/"SELL") because a journal is read by people too; other enums by value.
 
-_HINTS: dict[type, dict[str, Any]] = {}
+_Decoder = Callable[[Any], Any]
+_CODECS: dict[type, tuple[tuple[str, ...], tuple[tuple[str, _Decoder], ...]]] = {}
+"""Per record class: its field names, and a decoder per field resolved once from the type
+hints (the journal decodes every report a consumer reads: resolving hints per value cost more
+than the rest of the read)."""
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _codec(cls: type) -> tuple[tuple[str, ...], tuple[tuple[str, _Decoder], ...]]:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        hints = typing.get_type_hints(cls)
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        codec = _CODECS[cls] = (names, tuple((n, _decoder(hints[n], n)) for n in names))
+    return codec
 
 
 def _encode(value: Any) -> Any:
@@ -129,43 +136,55 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(hint: Any, raw: Any, name: str) -> Any:
-    if raw is None:
-        return None
+def _decoder(hint: Any, name: str) -> _Decoder:
+    """How a field of type ``hint`` is read back (None always reads as None)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(options) != 1:
-            return raw
+            return _same
         hint = options[0]
     if hint is Side:
-        return Side[raw] if isinstance(raw, str) else Side(int(raw))
+        return _side
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(raw)
+        return hint
     if hint is bool:
-        return bool(raw)
+        return bool
     if hint is int:
-        if isinstance(raw, float) and not raw.is_integer():
-            raise ValueError(f"{name}: expected a whole number, got {raw!r}")
-        return int(raw)
+
+        def whole(raw: Any) -> int:
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError(f"{name}: expected a whole number, got {raw!r}")
+            return int(raw)
+
+        return whole
     if hint is float:
-        return float(raw)
+        return float
     if hint is str:
-        return str(raw)
+        return str
+    return _same
+
+
+def _same(raw: Any) -> Any:
     return raw
 
 
+def _side(raw: Any) -> Side:
+    return Side[raw] if isinstance(raw, str) else Side(int(raw))
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    names, _ = _codec(type(obj))
+    return {n: _encode(getattr(obj, n)) for n in names}
 
 
 def _from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Build ``cls`` from a dict; unknown keys are ignored, missing ones take their default."""
-    hints = _hints(cls)
-    kwargs = {
-        f.name: _decode(hints[f.name], data[f.name], f.name)
-        for f in dataclasses.fields(cls)
-        if f.name in data
-    }
+    _, decoders = _codec(cls)
+    kwargs = {}
+    for name, decode in decoders:
+        if name in data:
+            raw = data[name]
+            kwargs[name] = None if raw is None else decode(raw)
     return cls(**kwargs)
 
 

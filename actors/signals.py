@@ -37,7 +37,7 @@ import polars as pl
 from quant.data.bars import parse_every
 from quant.data.schema import DataKind, conform
 from quant.research.params import TrialParams
-from quant.research.signals import PredictionStrategy
+from quant.research.signals import PredictionStrategy, SymbolSignals
 from quant.sim.strategy import Bar
 
 
@@ -202,37 +202,50 @@ class LivePredictionStrategy(PredictionStrategy):
         self._rows: list[tuple[str, int, float, float, int]] = []
 
     def extend(self, predictions: Sequence[tuple[str, int, float, float, int]]) -> None:
-        """Append predictions ``(symbol, ts, p_up, p_down, expires)`` made at or after every
-        prediction already held (time order keeps the cursors of ``target_on_bar`` valid)."""
+        """Append predictions ``(symbol, ts, p_up, p_down, expires)`` made after every
+        prediction already held for their symbol (time order keeps the cursors of
+        ``target_on_bar`` valid). Only the new ones are validated and indexed (``_index``),
+        then appended per symbol: re-indexing the whole day at every research bar grew with
+        the square of the day's predictions."""
         if not predictions:
             return
+        fresh = self._index(_prediction_frame(predictions))
+        for symbol, new in fresh.items():
+            held = self._signals.get(symbol)
+            if held is not None and held.ts.size and new.ts[0] <= held.ts[-1]:
+                raise ValueError(
+                    f"a prediction for {symbol} at {np.datetime64(int(new.ts[0]), 'ns')} is not "
+                    f"after the last one held ({np.datetime64(int(held.ts[-1]), 'ns')})"
+                )
+        for symbol, new in fresh.items():
+            held = self._signals.get(symbol)
+            self._signals[symbol] = (
+                new
+                if held is None
+                else SymbolSignals(
+                    np.concatenate([held.ts, new.ts]),
+                    np.concatenate([held.side, new.side]),
+                    np.concatenate([held.expires, new.expires]),
+                )
+            )
         self._rows.extend(predictions)
-        frame = pl.DataFrame(
-            self._rows,
-            schema={
-                "symbol": pl.String,
-                "ts": pl.Int64,
-                "p_up": pl.Float64,
-                "p_down": pl.Float64,
-                "expires": pl.Int64,
-            },
-            orient="row",
-        )
-        self.n_predictions = frame.height
-        self._signals = self._index(frame)
+        self.n_predictions = len(self._rows)
 
     def predictions(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            self._rows,
-            schema={
-                "symbol": pl.String,
-                "ts": pl.Int64,
-                "p_up": pl.Float64,
-                "p_down": pl.Float64,
-                "expires": pl.Int64,
-            },
-            orient="row",
-        )
+        return _prediction_frame(self._rows)
+
+
+_PREDICTION_SCHEMA = {
+    "symbol": pl.String,
+    "ts": pl.Int64,
+    "p_up": pl.Float64,
+    "p_down": pl.Float64,
+    "expires": pl.Int64,
+}
+
+
+def _prediction_frame(rows: Sequence[tuple[str, int, float, float, int]]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=_PREDICTION_SCHEMA, orient="row")
 
 
 def _empty_predictions() -> pl.DataFrame:

@@ -48,7 +48,7 @@ NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True)
-class _Signals:
+class SymbolSignals:
     """One symbol's predictions in time order: when each takes effect, its side, its expiry."""
 
     ts: np.ndarray
@@ -125,7 +125,7 @@ class PredictionStrategy(TargetPositionStrategy):
             "predictions": self.n_predictions,
         }
 
-    def _index(self, predictions: pl.DataFrame) -> dict[str, _Signals]:
+    def _index(self, predictions: pl.DataFrame) -> dict[str, SymbolSignals]:
         frame = predictions
         probs = frame.select(pl.col("p_up", "p_down").cast(pl.Float64))
         p_up = probs["p_up"].to_numpy()
@@ -156,7 +156,7 @@ class PredictionStrategy(TargetPositionStrategy):
             )
         out = {}
         for (symbol,), group in table.group_by("symbol", maintain_order=True):
-            out[str(symbol)] = _Signals(
+            out[str(symbol)] = SymbolSignals(
                 group["ts"].to_numpy(), group["side"].to_numpy(), group["expires"].to_numpy()
             )
         return out
@@ -220,7 +220,7 @@ class PredictionStrategy(TargetPositionStrategy):
 
     def _symbol_targets(
         self,
-        signals: _Signals,
+        signals: SymbolSignals,
         opens: np.ndarray,
         closes: np.ndarray,
         share_events: list[tuple[int, float]],
