@@ -273,6 +273,28 @@ class LiveSignals:
         self.horizon_ns = params.vertical_bars * self.builder.every_ns
         self.scored = 0
 
+    def prepare(self) -> None:
+        """Load what the first research bar would otherwise load on the clock: the feature
+        kernels (numba's compiled code, read from its cache on first call, about a third of a
+        second) and the model's first prediction. A live process does this before the open;
+        the features of a throwaway stream are fed, so the real ones are untouched."""
+        ts = 0
+        row = {
+            "symbol": "__prepare__",
+            "ts": ts,
+            "ts_end": ts + self.builder.every_ns,
+            "open": 10.0,
+            "high": 10.0,
+            "low": 10.0,
+            "close": 10.0,
+            "volume": 1.0,
+            "vwap": 10.0,
+            "trade_count": 1,
+        }
+        values = self.pipeline.stream().update_slice({row["symbol"]: row})
+        X = np.array([values[row["symbol"]][self.columns]])
+        self.model.predict_proba(np.nan_to_num(X))
+
     def warm_up(self, research_bars: pl.DataFrame) -> int:
         """Feed history (research bars, sorted by ts_end then symbol) through the features
         without scoring; returns the slices fed."""

@@ -126,6 +126,7 @@ class StreamProcessor:
             warmup = warmup.load()
         if warmup is not None and getattr(warmup, "height", 0):
             self.signals.warm_up(warmup)
+        self.signals.prepare()
         self.strategy = LivePredictionStrategy(
             self.params.prob_threshold,
             position_notional=self.params.position_weight * initial_cash,

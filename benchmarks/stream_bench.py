@@ -169,6 +169,7 @@ class InProcessPipeline:
         self.instruments = {s: Instrument(s) for s in symbols}
         self.model, self.params = build_model(model)
         self.signals = LiveSignals(self.model, self.params)
+        self.signals.prepare()  # as the stream processor does before its first batch
         self.strategy = LivePredictionStrategy(
             self.params.prob_threshold,
             position_notional=self.params.position_weight * initial_cash,
