@@ -29,6 +29,7 @@ from quant.execution.orders import (
 from quant.market.bands import Band, PriceBand
 from quant.market.calendar import ISTANBUL, SessionPhase, TradingCalendar
 from quant.market.instrument import Instrument
+from quant.sim.matching import is_request_answer
 from quant.sim.portfolio import _fill_amount as fill_amount
 from quant.sim.portfolio import _money as money
 from quant.sim.strategy import StrategyContext
@@ -289,7 +290,7 @@ class LiveContext(StrategyContext):
 
     def _apply(self, state: OrderState, r: ExecutionReport) -> bool:
         key = report_key(r)
-        if key in self.seen_exec:
+        if key in self.seen_exec or is_request_answer(r):  # a refused cancel changes nothing
             return False
         if r.status is OrderStatus.NEW and state.status is OrderStatus.NEW:
             return False

@@ -99,6 +99,12 @@ class EventKind(StrEnum):
 
 
 REPORT_KINDS = (EventKind.ORDER_UPDATE, EventKind.FILL)
+ORDER_HELD = "order_held"
+"""Kind of a venue's "held for a later phase" answer (status NEW, not a transition)."""
+REQUEST_ANSWER = "request_answer"
+"""Kind of a venue's answer to a cancel or replace that changes nothing (a refusal: "cannot
+cancel: order is filled", or a replace acknowledgement): kept for the record, never applied
+to an order's state (``quant.sim.matching.is_request_answer``)."""
 
 
 class JournalError(RuntimeError):
@@ -680,6 +686,26 @@ class Journal:
         """Journal a venue's answer (a list of reports) in one transaction."""
         with self.transaction():
             return [self._insert_report(r) for r in reports]
+
+    def record_venue_reports(self, reports: Iterable[ExecutionReport]) -> None:
+        """Journal what a venue answered, in one transaction: state changes as reports
+        (``record_reports``); its "held for a later phase" answers (status NEW) and its
+        answers to cancels or replaces that change nothing, which are not state transitions,
+        as their own kinds (``ORDER_HELD``, ``REQUEST_ANSWER``), keyed by order."""
+        from quant.sim.matching import is_request_answer
+        from quant.sim.paper import is_held
+
+        with self.transaction():
+            for r in reports:
+                if is_held(r):
+                    key = "held:" + _report_idempotency_key(r)
+                    self._insert(ORDER_HELD, r.client_order_id, report_to_dict(r), r.ts_ns, key)
+                elif is_request_answer(r):
+                    key = "answer:" + _report_idempotency_key(r)
+                    payload = report_to_dict(r)
+                    self._insert(REQUEST_ANSWER, r.client_order_id, payload, r.ts_ns, key)
+                else:
+                    self._insert_report(r)
 
     def record_positions(
         self,
@@ -1284,7 +1310,9 @@ def reconcile(
 
 
 __all__ = [
+    "ORDER_HELD",
     "REPORT_KINDS",
+    "REQUEST_ANSWER",
     "SCHEMA_VERSION",
     "Break",
     "BreakKind",

@@ -44,6 +44,7 @@ ALLOWED = frozenset(
         "record_risk_decision",
         "record_report",
         "record_reports",
+        "record_venue_reports",
         "record_positions",
         "events",
         "last_seq",

@@ -198,6 +198,8 @@ def start_pipeline(config: PipelineConfig) -> dict[str, Any]:
             calendar=config.calendar,
             previous_closes=config.previous_closes,
             warmup=config.warmup_source if config.warmup_source is not None else config.warmup,
+            venues=venues,
+            venue_timeout_s=float(config.router.get("timeout_s", 1.0)),
         )
     )
     ray.get([router.ready.remote(), risk.ready.remote(), stream.ready.remote()])

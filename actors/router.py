@@ -44,7 +44,7 @@ from typing import Any
 
 from actors.common import LagMeter, WallClock
 from actors.context import report_key as _report_key
-from actors.journal import report_to_dict
+from actors.journal import ORDER_HELD, REPORT_KINDS, report_from_dict
 from actors.parent_orders import (
     PARENT_EVENT,
     PARENT_STARTED,
@@ -79,11 +79,11 @@ from quant.execution.routing import (
     VenueUnavailable,
     answer_batch,
 )
+from quant.sim.matching import is_request_answer
 from quant.sim.paper import is_held
 from quant.sim.strategy import Bar
 
-HELD = "order_held"
-"""Journal kind of a venue's "held for a later phase" answer (status NEW, not a transition)."""
+HELD = ORDER_HELD
 PARENT_CLOCK = "router:parent_ts"
 """Checkpoint: the last bar slice the parents were sliced on (a retried slice slices nothing)."""
 
@@ -395,6 +395,8 @@ class OrderRouter:
         self.parent_clock = 0
         self.parents_cancelled: set[str] = set()
         self.last_bar_ts = 0
+        self.report_offset = 0
+        """Journal offset of the last report applied (``_catch_up``)."""
         self.counters = {
             "submitted": 0,
             "repeats": 0,
@@ -423,26 +425,38 @@ class OrderRouter:
         return self.journal.batch(calls) if calls else []
 
     def _record(self, reports: list[ExecutionReport] | tuple[ExecutionReport, ...]) -> None:
-        """Journal reports, then apply them to the router's book (journal first). Children's
-        reports go to their parent's algorithm, and its inputs are journaled in the same
-        transaction as the reports."""
+        """Journal reports a venue answered the router, then apply them to the router's book
+        (journal first). Children's reports go to their parent's algorithm, and its inputs
+        are journaled in the same transaction as the reports."""
         fresh = [r for r in reports if _report_key(r) not in self.seen]
-        if not fresh:
+        if fresh:
+            self._apply(fresh, [("record_venue_reports", (fresh,), {})])
+
+    def _catch_up(self) -> None:
+        """Apply the reports others journaled since the last look: the fills the stream
+        processor journals as the paper venues answer its bars (it shows them the market;
+        ``on_bars``), and an operator's cancels. Each is applied once (``seen``)."""
+        events = self._j("events", self.report_offset, kinds=[str(k) for k in REPORT_KINDS])
+        if not events:
             return
-        # a venue holding an order for a later phase answers NEW ("held"): not a state
-        # transition, so it is journaled as its own kind, outside the order state machine
-        held = [r for r in fresh if is_held(r)]
-        changes = [r for r in fresh if not is_held(r)]
-        calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
-            (
-                "append",
-                (HELD, r.client_order_id, report_to_dict(r), r.ts_ns, "held:" + _report_key(r)),
-                {},
-            )
-            for r in held
+        self.report_offset = events[-1].seq
+        fresh = [
+            r
+            for r in (report_from_dict(e.payload) for e in events)
+            if _report_key(r) not in self.seen
         ]
-        if changes:
-            calls.append(("record_reports", (changes,), {}))
+        if fresh:
+            self._apply(fresh, [])
+
+    def _apply(
+        self,
+        reports: list[ExecutionReport],
+        calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]],
+    ) -> None:
+        """Apply journaled (or being journaled by ``calls``) reports to the book and the
+        parents' algorithms; the algorithms' new inputs are journaled with ``calls``."""
+        held = [r for r in reports if is_held(r)]
+        changes = [r for r in reports if not is_held(r) and not is_request_answer(r)]
         for r in changes:
             if self.slicer.parent_of(r.client_order_id) is not None:
                 self.slicer.on_report(r)
@@ -474,6 +488,7 @@ class OrderRouter:
 
     def _recover(self) -> None:
         state = self._j("rebuild")
+        self.report_offset = state.last_seq
         self.held = {e.key for e in self._j("events", 0, kinds=[HELD])}
         restored = confirmed = 0
         for cid, st in state.orders.items():
@@ -532,11 +547,19 @@ class OrderRouter:
                 context = spec.context()
             except ParentSpecError:
                 continue  # refused when submitted; nothing was sliced
-            children = self.slicer.resume(
-                parent, algo, start, end, context, [event_from_dict(e.payload) for e in events]
-            )
+            inputs = [event_from_dict(e.payload) for e in events]
+            children = self.slicer.resume(parent, algo, start, end, context, inputs)
             self.parents[pid] = spec
             self.parent_logged[pid] = len(events)
+            # children's reports journaled (by the stream processor, as the venue answered its
+            # bars) but not yet as the parent's inputs when the router stopped: fed now, and
+            # journaled as inputs with the next reports
+            known = {_report_key(i.report) for i in inputs if i.report is not None}
+            for child in children:
+                state = self.orders.get(child.client_order_id)
+                for r in state.history if state is not None else ():
+                    if _report_key(r) not in known:
+                        self.slicer.on_report(r)
             if pid in stopped:
                 self.slicer.stop(pid, stopped[pid])
             regenerated += len(children)
@@ -553,6 +576,7 @@ class OrderRouter:
         import ray
 
         self._drain()
+        self._catch_up()
         views: list[OrderState] = []
         unreachable = []
         for name, handle in self.venue_handles.items():
@@ -614,6 +638,7 @@ class OrderRouter:
         """Route one order; idempotent by client order id (a retried call sends nothing)."""
         started = time.time_ns()
         self._drain()
+        self._catch_up()
         cid = order.client_order_id
         known = self.orders.get(cid)
         if known is not None and (known.history or cid in self.pending or cid in self.held):
@@ -635,6 +660,7 @@ class OrderRouter:
         repeated order is answered from the book and not sent again."""
         started = time.time_ns()
         self._drain()
+        self._catch_up()
         answers: list[Any] = [None] * len(actions)
         todo: list[int] = []
         staging: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
@@ -672,6 +698,9 @@ class OrderRouter:
         for i, action in enumerate(actions):
             if answers[i] is None:  # a repeat within the call
                 answers[i] = self._answer(self.orders[action.client_order_id])
+        if any(isinstance(a, CancelRequest) and a.client_order_id in self.pending for a in actions):
+            # a cancel reached the venue an order is in doubt at: it answers, so ask it now
+            self._drive_pending()
         self.submit_latency.observe(time.time_ns() - started)
         return answers
 
@@ -787,11 +816,11 @@ class OrderRouter:
             counts[pid] = len(events)
         return calls, counts
 
-    def _slice_parents(self, bars: list[Bar], ts_ns: int) -> None:
+    def _slice_parents(self, bars: list[Bar], ts_ns: int) -> int:
         """The bar clock: children due at ``ts_ns`` are journaled (with the slicer input that
         made them, and the slice time) in one transaction, then routed like any order."""
         if not self.parents or ts_ns <= self.parent_clock:
-            return
+            return 0
         children = self.slicer.on_time(ts_ns, markets_from_bars(bars, ts_ns, self.calendar))
         calls, counts = self._parent_event_calls()
         for child in children:
@@ -805,6 +834,7 @@ class OrderRouter:
             self.counters["children"] += 1
             self._dispatch(child)
         self._cancel_finished_parents()
+        return len(children)
 
     def _cancel_finished_parents(self) -> None:
         """A parent whose window ended (or that stopped) cancels its working children."""
@@ -818,6 +848,7 @@ class OrderRouter:
                     self.cancel(cid)
 
     def parent_status(self, parent_id: str) -> dict[str, Any]:
+        self._catch_up()
         algo = self.slicer.algo(parent_id)
         spec = self.parents.get(parent_id)
         if algo is None or algo.parent is None or spec is None:
@@ -839,32 +870,22 @@ class OrderRouter:
     # --- market data and session -----------------------------------------------------------------
 
     def on_bars(self, bars: list[Bar], ts_ns: int) -> int:
-        """Show every venue the bar slice closing at ``ts_ns`` (once: a slice at or before the
-        last one seen is ignored, so a restarted stream processor cannot fill orders twice);
-        journals what filled, then slices the parent orders on it. Returns the number of
-        reports."""
-        import ray
-
+        """The bar clock: the slice closing at ``ts_ns`` was shown to the paper venues by the
+        stream processor, which journaled what filled (market data goes to the venues
+        directly, one round trip, not through the router). Here the router catches up with
+        those reports, re-drives held-back orders and slices the parent orders on the slice
+        (once: a slice at or before the last one seen is ignored). Returns the children sent."""
         if ts_ns <= self.last_bar_ts:
             return 0
         self._drain()
+        self._catch_up()
         if self.pending:
             self._drive_pending()
-        refs = {n: h.on_bars.remote(bars, ts_ns) for n, h in self.venue_handles.items()}
-        reports: list[ExecutionReport] = []
-        for name, ref in refs.items():
-            try:
-                answer = ray.get(ref, timeout=self.clients[name].timeout_s)
-            except Exception:
-                answer = None
-            if answer:
-                reports.extend(answer)
-        self._record(reports)
-        self._slice_parents(bars, ts_ns)
+        children = self._slice_parents(bars, ts_ns)
         self.last_bar_ts = ts_ns
         self._j("set_checkpoint", "router:last_bar_ts", ts_ns)
         self.counters["bar_slices"] += 1
-        return len(reports)
+        return children
 
     def start_session(self, day: Any, previous_closes: dict[str, float], ts_ns: int) -> int:
         """Open the session at every paper venue (idempotent; the FIX exchange runs its own
@@ -905,6 +926,7 @@ class OrderRouter:
 
     def cancel(self, client_order_id: str) -> list[ExecutionReport]:
         self._drain()
+        self._catch_up()
         out = self.core.cancel(client_order_id)
         self._record(list(out.reports))
         return list(out.reports)
@@ -937,6 +959,7 @@ class OrderRouter:
         every venue; journals the cancels."""
         started = time.time_ns()
         self._drain()
+        self._catch_up()
         parents_stopped = self.stop_parents(symbol, reason)
         out = self.core.cancel_all(symbol)
         self._record(list(out.reports))
@@ -970,9 +993,11 @@ class OrderRouter:
     # --- status ----------------------------------------------------------------------------------
 
     def open_orders(self) -> list[OrderState]:
+        self._catch_up()
         return [st for st in self.orders.values() if not st.status.is_terminal]
 
     def positions(self) -> dict[str, int]:
+        self._catch_up()
         pos: dict[str, int] = dict(self.recovery.get("base_positions", {}))
         for st in self.orders.values():
             if st.filled_qty:
@@ -986,6 +1011,7 @@ class OrderRouter:
 
     def status(self) -> dict[str, Any]:
         self._drain()
+        self._catch_up()
         return {
             "restarted": self.restarted,
             "counters": dict(self.counters),

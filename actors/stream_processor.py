@@ -111,12 +111,20 @@ class StreamProcessor:
         previous_closes: dict[str, float] | None = None,
         warmup: Any = None,
         mark_interval_minutes: int = 30,
+        venues: dict[str, Any] | None = None,
+        venue_timeout_s: float = 1.0,
     ) -> None:
         import ray
 
         self.journal = JournalClient.of(journal)
         self.risk = risk
         self.router = router
+        self.venues = dict(venues or {})
+        """The paper venues (actors), shown each bar slice here: see ``_slice``."""
+        self.venue_timeout_s = float(venue_timeout_s)
+        self._bar_clock: Any = None
+        """The router's answer to the last slice (``OrderRouter.on_bars``), awaited before the
+        venues see the next one: children it sliced reach them first."""
         self.symbols = list(symbols)
         self.previous_closes = dict(previous_closes or {})
         self.day = day
@@ -165,6 +173,8 @@ class StreamProcessor:
             "signals": 0,
             "reports_applied": 0,
             "cancels": 0,
+            "venue_errors": 0,
+            "router_errors": 0,
         }
         self.quarantine_sample: list[dict[str, Any]] = []
         self.lag_feed = LagMeter()
@@ -211,6 +221,7 @@ class StreamProcessor:
 
         if not self._outgoing:
             return
+        self._await_bar_clock()  # the children the router sliced on this slice go first
         items, self._outgoing = self._outgoing, []
         answers = ray.get(self.risk.submit_many.remote(items))
         first = True
@@ -386,15 +397,15 @@ class StreamProcessor:
         self._flush_orders()
 
     def _slice(self, bars: list[Bar], t: int) -> None:
-        import ray
 
         stages = self.stages
         mark = stages.now()
         self.clock.advance_to(t)
         self.ctx.now = t
+        self._await_bar_clock()
         # the venues fill working orders from this slice while the research bars are scored
         # here (the scores do not depend on fills); the fills are applied before on_bar
-        filled = self.router.on_bars.remote(bars, t)
+        filled = {name: venue.on_bars.remote(bars, t) for name, venue in self.venues.items()}
         scored = self.signals.scored
         predictions = self.signals.on_minute_bars(bars, t)
         if predictions:
@@ -403,7 +414,8 @@ class StreamProcessor:
         if self.signals.scored != scored:  # features moved: their state goes in the checkpoint
             self._signals_dirty = True
         mark = stages.add("signals", mark)
-        ray.get(filled)
+        self._journal_fills(filled)
+        self._bar_clock = self.router.on_bars.remote(bars, t)
         mark = stages.add("venue", mark)
         # parity with the backtest: the fills this slice's bars made are applied at their own
         # bar, bar by bar (fill, last price, decision) as the backtest runs, so each decision
@@ -435,6 +447,37 @@ class StreamProcessor:
         stages.add("orders", mark)
         self.last_slice_ts = t
         self.counters["slices"] += 1
+
+    def _journal_fills(self, answers: dict[str, Any]) -> None:
+        """Journal what each venue answered to the slice, before anything applies it (the
+        outbox rule for venue answers); a venue that fails or does not answer in time fills
+        nothing from this slice (``venue_errors``) and the pipeline goes on."""
+        import ray
+
+        reports: list[ExecutionReport] = []
+        for ref in answers.values():
+            try:
+                answer = ray.get(ref, timeout=self.venue_timeout_s)
+            except Exception:
+                ray.cancel(ref, force=False)
+                answer = None
+            if answer is None:
+                self.counters["venue_errors"] += 1
+            else:
+                reports.extend(answer)
+        if reports:
+            self._j("record_venue_reports", reports)
+
+    def _await_bar_clock(self) -> None:
+        import ray
+
+        ref, self._bar_clock = self._bar_clock, None
+        if ref is None:
+            return
+        try:
+            ray.get(ref)
+        except Exception:  # a router being restarted: its retried call slices on its own
+            self.counters["router_errors"] += 1
 
     def _pull_reports(self) -> list[ExecutionReport]:
         return self._apply_reports(self._read_reports())
@@ -492,6 +535,7 @@ class StreamProcessor:
         end = self.ctx.session.last_trade_ns or self.last_slice_ts
         end = max(end, self.last_slice_ts)
         self.ctx.now = end
+        self._await_bar_clock()
         ray.get(self.router.end_session.remote(end))
         self._pull_reports()
         ray.get(self.risk.on_equity.remote(self.ctx.equity, end))

@@ -857,3 +857,46 @@ def test_a_router_that_forgot_a_send_is_refused_by_the_journal(journal: Journal)
     assert outbox.refused_claims == 1 and outbox.absent_answers == 0
     assert venue.received == ["A"]  # once
     assert [e.kind for e in journal.send_claims("A")] == [EventKind.ORDER_SENT]
+
+
+def test_venue_answers_that_change_nothing_are_kept_apart_from_state_changes(
+    journal: Journal,
+) -> None:
+    """A venue's "held" answer and its refusal of a cancel ("cannot cancel: order is
+    cancelled", status unchanged with a reject code) are journaled for the record but never
+    applied: an order whose acknowledgement was lost is not broken by a refused cancel, and a
+    refusal journaled twice is written once."""
+    from actors.journal import ORDER_HELD, REQUEST_ANSWER
+    from quant.sim.paper import is_held
+
+    a, b = _order("A"), _order("B")
+    journal.stage_order(a, "paper", 1)
+    journal.stage_order(b, "paper", 1)
+    held = ExecutionReport(
+        "A",
+        OrderStatus.NEW,
+        5,
+        symbol="THYAO",
+        side=Side.BUY,
+        leaves_qty=100,
+        reason="held by the venue until the session opens",
+    )
+    assert is_held(held)
+    refused = ExecutionReport(
+        "B",
+        OrderStatus.CANCELLED,
+        6,
+        symbol="THYAO",
+        side=Side.BUY,
+        reject_code=RejectCode.INVALID_ORDER,
+        reason="cannot cancel: order is cancelled",
+    )
+    accepted = _report(a, OrderStatus.ACCEPTED, 7)
+    journal.record_venue_reports([held, refused, accepted])
+    journal.record_venue_reports([refused])  # delivered twice
+    state = journal.rebuild()
+    assert not state.problems, state.problems
+    assert state.orders["A"].status is OrderStatus.ACCEPTED
+    assert "B" not in state.orders or state.orders["B"].status is OrderStatus.NEW
+    assert [e.key for e in journal.events(kinds=[ORDER_HELD])] == ["A"]
+    assert [e.key for e in journal.events(kinds=[REQUEST_ANSWER])] == ["B"]
