@@ -31,6 +31,11 @@ What the actor adds to the core:
   router replays them, regenerates the same child ids and sends none of them again
   (``actors.parent_orders``).
 
+Market data does not pass through the router: the stream processor shows the paper venues
+each bar slice and journals what they fill; the router catches up with those reports from the
+journal (``_catch_up``, before it acts on or reports its book) and gets the slice as its bar
+clock (``on_bars``: held-back orders re-driven, parents sliced).
+
 Consumers read the reports from the journal (by offset), not from the router's answers, so a
 router restart loses nothing they have not read.
 """

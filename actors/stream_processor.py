@@ -7,8 +7,13 @@ Per micro-batch from the feed (``process``):
 2. the completed bars are grouped by close time (slices) and, slice by slice, in the
    backtest's event order:
 
-   a. the router shows the slice to the venues, which fill working orders (orders decided on
-      an earlier bar fill from this one, never from the bar they were decided on);
+   a. the paper venues are shown the slice (one call each, made here: market data does not
+      go through the order router), and fill working orders from it (orders decided on an
+      earlier bar fill from this one, never from the bar they were decided on); what they
+      answer is journaled here before anything applies it, and the router is then told the
+      slice (``OrderRouter.on_bars``: it catches up with those fills from the journal and
+      slices its parent orders on the bar clock; awaited before the venues see the next
+      slice or this slice's orders go out, so its children always enter first);
    b. the execution reports journaled since the last slice (fills, cancels, expiries, from
       any source: the venues, an operator's cancel-all) are read from the journal by offset
       and applied to the strategy's book (``LiveContext``), then ``on_fill`` /
