@@ -28,7 +28,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from actors.common import EventClock
+from actors.common import EventClock, freeze_startup_objects
 from quant.execution.orders import ExecutionReport, Order, OrderState
 from quant.execution.routing import answer_batch
 from quant.sim.strategy import Bar
@@ -79,6 +79,7 @@ class PaperVenueActor:
         self._lock = threading.Lock()
         """The actor runs with several threads (a stalled request must not block the others);
         the exchange itself is used by one at a time."""
+        freeze_startup_objects()
 
     # --- fault injection -------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from actors.common import LagMeter
+from actors.common import LagMeter, freeze_startup_objects
 from actors.journal import REPORT_KINDS, decision_from_dict, report_from_dict
 from actors.journal_actor import JournalClient
 from quant.execution.orders import ExecutionReport, Order, OrderStatus, RejectCode
@@ -128,6 +128,7 @@ class RiskGuard:
         self.decisions: dict[str, RiskDecision] = {}
         self.batches = 0
         self._catch_up()
+        freeze_startup_objects()
 
     def _j(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self.journal.call(method, *args, **kwargs)

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from actors.common import LagMeter, WallClock
+from actors.common import LagMeter, WallClock, freeze_startup_objects
 from actors.context import report_key as _report_key
 from actors.journal import ORDER_HELD, REPORT_KINDS, report_from_dict
 from actors.parent_orders import (
@@ -420,6 +420,7 @@ class OrderRouter:
         self.recovery: dict[str, Any] = {}
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         self._recover()
+        freeze_startup_objects()
 
     # --- journal helpers -------------------------------------------------------------------------
 

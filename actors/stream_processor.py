@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from actors.common import EventClock, LagMeter, StageTimers
+from actors.common import EventClock, LagMeter, StageTimers, freeze_startup_objects
 from actors.context import LiveContext
 from actors.feed import TickBatch
 from actors.journal import REPORT_KINDS, report_from_dict
@@ -199,6 +199,7 @@ class StreamProcessor:
         self.signals_restored = False
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         self._restore()
+        freeze_startup_objects()
 
     # --- wiring --------------------------------------------------------------------------------
 
