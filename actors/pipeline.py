@@ -327,7 +327,8 @@ def feed_status(pipeline: str = DEFAULT_PIPELINE) -> dict[str, Any]:
 
 
 def stop(pipeline: str = DEFAULT_PIPELINE) -> list[str]:
-    """Stop the feed, then kill every actor of ``pipeline`` for good; returns their names."""
+    """Stop the feed, log the router's FIX session out, then kill every actor of
+    ``pipeline`` for good; returns their names."""
     import ray
 
     actors = running_actors(pipeline)
@@ -335,6 +336,10 @@ def stop(pipeline: str = DEFAULT_PIPELINE) -> list[str]:
     if feed is not None:
         with contextlib.suppress(Exception):  # a dead feed is stopped already
             ray.get(feed.stop.remote(), timeout=30)
+    router = actors.get(str(Role.ROUTER))
+    if router is not None:
+        with contextlib.suppress(Exception):  # a FIX counterparty sees a Logout, not a drop
+            ray.get(router.close.remote(), timeout=10)
     order = [str(Role.FEED), str(Role.STREAM), str(Role.RISK), str(Role.ROUTER)]
     ordered = [actors[r] for r in order if r in actors]
     ordered += [h for r, h in actors.items() if r not in order]

@@ -127,6 +127,7 @@ class RiskGuard:
         self.check_latency = LagMeter()
         self.decisions: dict[str, RiskDecision] = {}
         self.batches = 0
+        self._load_decisions()
         self._catch_up()
         freeze_startup_objects()
 
@@ -317,15 +318,16 @@ class RiskGuard:
             ray.get(self.router.stop_parents.remote(None, f"trading halted: {reason}"))
 
     def _known_decision(self, cid: str) -> RiskDecision | None:
-        """The decision already journaled for ``cid`` (a retried call, a restarted guard)."""
-        if not cid:
-            return None
-        decision = self.decisions.get(cid)
-        if decision is None:
-            staged = self._j("events", 0, kinds=["risk_decision"], key=cid, limit=1)
-            if staged:
-                decision = decision_from_dict(staged[0].payload["decision"])
-        return decision
+        """The decision already made for ``cid`` (a retried call, a restarted guard): every
+        decision this guard journaled is in ``decisions``, loaded from the journal at start
+        (``_load_decisions``), so no order costs a journal query."""
+        return self.decisions.get(cid) if cid else None
+
+    def _load_decisions(self) -> None:
+        """The decisions journaled before this start, first one per order as journaled."""
+        for e in self._j("events", 0, kinds=["risk_decision"]):
+            if e.key and e.key not in self.decisions:
+                self.decisions[e.key] = decision_from_dict(e.payload["decision"])
 
     # --- trading state and kill switch -------------------------------------------------------
 

@@ -164,6 +164,9 @@ class FixExchange:
         self.messages_received: Counter[str] = Counter()
         """Application messages received, by MsgType."""
         self.logons = 0
+        self.logouts_requested = 0
+        """Logout messages received: a counterparty that logged out cleanly (a dropped
+        connection ends the session without one)."""
         self.refused_logons: list[str] = []
         """Why each refused Logon was refused (never the credentials)."""
         self._seen: set[str] = set()
@@ -662,6 +665,8 @@ class _ExchangeApp(fix.Application):
             self.exchange.record("IN", message)
             if c.msg_type(message) == "A":
                 self.exchange.check_logon(message, session)
+            elif c.msg_type(message) == "5":
+                self.exchange.logouts_requested += 1
         except Exception:
             log.exception("exchange: fromAdmin failed")
 

@@ -208,3 +208,8 @@ def test_orders_reach_the_fix_exchange_and_survive_it_going_away(
     assert status["fix"]["logged_on"]
     # reports of FIX orders were journaled (the acknowledgements came back over the socket)
     assert any(state.orders[cid].history for cid in at_fix)
+
+    # stopping the pipeline logs the session out (a Logout reaches the exchange)
+    logouts = exchange.logouts_requested
+    pl_.stop(config.pipeline)
+    _wait(lambda: exchange.logouts_requested > logouts, "a Logout from the stopped router")
