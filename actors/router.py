@@ -189,7 +189,7 @@ class OutboxVenue:
         inner: Any,
         journal: Callable[..., Any],
         clock: WallClock,
-        journal_batch: Callable[[list[Any]], list[Any]] | None = None,
+        journal_batch: Callable[[list[Any]], list[Any]],
     ) -> None:
         self.name = name
         self.inner = inner
@@ -222,10 +222,7 @@ class OutboxVenue:
             for method, args in requests
             if method == "submit"
         ]
-        if self._j_batch is not None:
-            granted = iter(self._j_batch(claims) if claims else [])
-        else:
-            granted = iter([self._j(m, *a) for m, a, _ in claims])
+        granted = iter(self._j_batch(claims) if claims else [])
         answers: list[Any] = [None] * len(requests)
         forward: list[int] = []
         for i, (method, args) in enumerate(requests):

@@ -54,8 +54,11 @@ the feed to the time the router's answer reached the RiskGuard).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -369,14 +372,8 @@ class StreamProcessor:
         self.counters["batches"] += 1
         self.counters["bars"] += len(bars)
         mark = self.stages.add("ingest", mark)
-        i = 0
-        while i < len(bars):
-            t = bars[i].ts_end_ns
-            j = i
-            while j < len(bars) and bars[j].ts_end_ns == t:
-                j += 1
-            self._slice(bars[i:j], t)
-            i = j
+        for t, group in bar_slices(bars):
+            self._slice(group, t)
         if batch.last and not self.finished:
             self._end_session()
         mark = self.stages.now()
@@ -427,14 +424,7 @@ class StreamProcessor:
         # bar, bar by bar (fill, last price, decision) as the backtest runs, so each decision
         # (and the account view its orders carry to the risk guard) sees the account the
         # backtest's would; earlier reports (cancels, expiries) are applied now
-        in_slice = {b.symbol for b in bars}
-        at_bar: dict[str, list[ExecutionReport]] = {}
-        earlier = []
-        for r in self._read_reports():
-            if r.ts_ns == t and r.symbol in in_slice:
-                at_bar.setdefault(r.symbol, []).append(r)
-            else:
-                earlier.append(r)
+        at_bar, earlier = split_at_bar(self._read_reports(), bars, t)
         self._apply_reports(earlier)
         mark = stages.add("reports", mark)
         if self.mark_every_ns and t >= self.next_mark:
@@ -591,6 +581,31 @@ class StreamProcessor:
 
     def fills(self) -> list[ExecutionReport]:
         return list(self.ctx.fills)
+
+
+# --- bar slices -------------------------------------------------------------------------------
+
+
+def bar_slices(bars: list[Bar]) -> Iterator[tuple[int, list[Bar]]]:
+    """Consecutive bars grouped by close time, in order: the slices the backtest steps by."""
+    for t, group in itertools.groupby(bars, key=operator.attrgetter("ts_end_ns")):
+        yield t, list(group)
+
+
+def split_at_bar(
+    reports: Iterable[ExecutionReport], bars: list[Bar], t: int
+) -> tuple[dict[str, list[ExecutionReport]], list[ExecutionReport]]:
+    """The reports made at this slice's bars, by symbol (applied at their own bar, just before
+    its decision, as the backtest does), and the others (applied before the slice)."""
+    in_slice = {b.symbol for b in bars}
+    at_bar: dict[str, list[ExecutionReport]] = {}
+    earlier: list[ExecutionReport] = []
+    for r in reports:
+        if r.ts_ns == t and r.symbol in in_slice:
+            at_bar.setdefault(r.symbol, []).append(r)
+        else:
+            earlier.append(r)
+    return at_bar, earlier
 
 
 # --- the signal chain's state (see "3." in the module docstring) ------------------------------

@@ -66,10 +66,12 @@ from actors.risk_guard import context_from_view  # noqa: E402
 from actors.signals import LivePredictionStrategy, LiveSignals  # noqa: E402
 from actors.stream_processor import (  # noqa: E402
     STRATEGY_ID,
+    bar_slices,
     build_model,
     latency_summary,
     signals_bars_state,
     signals_state,
+    split_at_bar,
 )
 from quant.data.stream import TickStreamProcessor  # noqa: E402
 from quant.execution.orders import (  # noqa: E402
@@ -292,14 +294,8 @@ class InProcessPipeline:
         out = self.ticks.flush() if last else self.ticks.process(trades)
         bars = [b for b in out.bars if b.ts_end_ns > self.last_slice_ts]
         mark = self.stages.add("ingest", mark)
-        i = 0
-        while i < len(bars):
-            t = bars[i].ts_end_ns
-            j = i
-            while j < len(bars) and bars[j].ts_end_ns == t:
-                j += 1
-            self._slice(bars[i:j], t)
-            i = j
+        for t, group in bar_slices(bars):
+            self._slice(group, t)
         if last and not self.finished:
             self._end_session()
         mark = self.stages.now()
@@ -330,14 +326,7 @@ class InProcessPipeline:
         mark = stages.add("venue", mark)
         # as the stream processor: fills at this slice's bars are applied at their own bar,
         # just before its decision; earlier reports now
-        in_slice = {b.symbol for b in bars}
-        at_bar: dict[str, list[ExecutionReport]] = {}
-        earlier = []
-        for r in reports:
-            if r.ts_ns == t and r.symbol in in_slice:
-                at_bar.setdefault(r.symbol, []).append(r)
-            else:
-                earlier.append(r)
+        at_bar, earlier = split_at_bar(reports, bars, t)
         self._apply(earlier)
         mark = stages.add("reports", mark)
         predictions = self.signals.on_minute_bars(bars, t)

@@ -64,6 +64,25 @@ def _expected_children(feed: SimulatedBistFeed, parent: Order, spec: AlgoSpec) -
     return out
 
 
+def _config(tmp_path: Path, feed: SimulatedBistFeed, prefix: str, **extra: Any) -> Any:
+    """A replay of the synthetic day, fast, one small batch in flight, started by the test."""
+    return pl_.PipelineConfig(
+        feed=FeedSpec("synthetic", synthetic=dict(SYNTHETIC)),
+        journal_path=str(tmp_path / "journal.sqlite"),
+        symbols=sorted(feed.frame["symbol"].unique().to_list()),
+        day=feed.day,
+        pipeline=f"{prefix}-{int(time.time() * 1000) % 100000}",
+        model=QUIET_MODEL,
+        speed=2000.0,
+        batch_rows=50,
+        max_in_flight=1,
+        max_participation=1.0,
+        autostart=False,
+        router={"timeout_s": 2.0},
+        **extra,
+    )
+
+
 def test_a_twap_parent_survives_a_router_restart_without_duplicate_children(
     tmp_path: Path, pipelines: list[str]
 ) -> None:
@@ -83,20 +102,7 @@ def test_a_twap_parent_survives_a_router_restart_without_duplicate_children(
     parent = Order("PARENT-1", SYMBOL, Side.BUY, 600, order_type=OrderType.MARKET, ts_ns=start)
     expected = _expected_children(feed, parent, spec)
     assert len(expected) == 6  # one child per slice: the symbol trades in every slice
-    config = pl_.PipelineConfig(
-        feed=FeedSpec("synthetic", synthetic=dict(SYNTHETIC)),
-        journal_path=str(tmp_path / "journal.sqlite"),
-        symbols=sorted(feed.frame["symbol"].unique().to_list()),
-        day=day,
-        pipeline=f"par-{int(time.time() * 1000) % 100000}",
-        model=QUIET_MODEL,
-        speed=2000.0,
-        batch_rows=50,
-        max_in_flight=1,
-        max_participation=1.0,
-        autostart=False,
-        router={"timeout_s": 2.0},
-    )
+    config = _config(tmp_path, feed, "par")
     pipelines.append(config.pipeline)
     pl_.start_pipeline(config)
     router = lookup(config.pipeline, Role.ROUTER)
@@ -163,21 +169,7 @@ def test_parents_pass_the_risk_guard_and_the_kill_switch_stops_them(
     feed = SimulatedBistFeed(**SYNTHETIC)
     day = feed.day
     start = to_ns(datetime.combine(day, clock_time(10, 30), ISTANBUL))
-    config = pl_.PipelineConfig(
-        feed=FeedSpec("synthetic", synthetic=dict(SYNTHETIC)),
-        journal_path=str(tmp_path / "journal.sqlite"),
-        symbols=sorted(feed.frame["symbol"].unique().to_list()),
-        day=day,
-        pipeline=f"pks-{int(time.time() * 1000) % 100000}",
-        model=QUIET_MODEL,
-        speed=2000.0,
-        batch_rows=50,
-        max_in_flight=1,
-        max_participation=1.0,
-        autostart=False,
-        router={"timeout_s": 2.0},
-        risk_limits={"max_order_quantity": 1_000},
-    )
+    config = _config(tmp_path, feed, "pks", risk_limits={"max_order_quantity": 1_000})
     pipelines.append(config.pipeline)
     pl_.start_pipeline(config)
     risk = lookup(config.pipeline, Role.RISK)

@@ -798,7 +798,11 @@ def _core(journal: Journal, venue: _LossyVenue, clock: Any) -> tuple[Any, Any]:
     def call(method: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(journal, method)(*args, **kwargs)
 
-    outbox = OutboxVenue("fix", venue, call, clock)
+    def batch(calls: list[Any]) -> list[Any]:
+        with journal.transaction():
+            return [call(m, *a, **k) for m, a, k in calls]
+
+    outbox = OutboxVenue("fix", venue, call, clock, batch)
     retry = RetryPolicy(max_attempts=3, base_ns=1, cap_ns=10)
     return RoutingCore({"fix": outbox}, clock, retry=retry), outbox
 
