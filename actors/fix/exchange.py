@@ -164,6 +164,7 @@ class FixExchange:
         self.messages_received: Counter[str] = Counter()
         """Application messages received, by MsgType."""
         self.logons = 0
+        """Logons accepted: credentials that checked out."""
         self.logouts_requested = 0
         """Logout messages received: a counterparty that logged out cleanly (a dropped
         connection ends the session without one)."""
@@ -272,7 +273,10 @@ class FixExchange:
         )
         key = session.toString()
         if ok:
+            # Counted here, before the Logon answer goes out: QuickFIX calls ``onLogon`` only
+            # after sending it, so a client could see itself logged on before the count moved.
             self._refused.pop(key, None)
+            self.logons += 1
             return True
         reason = "invalid username or password"
         self._refused[key] = reason
@@ -302,7 +306,6 @@ class FixExchange:
     def on_logon(self, session: Any) -> None:
         if self.is_refused(session):
             return
-        self.logons += 1
         self.event(f"logon {session.toString()}")
 
     def on_logout(self, session: Any) -> None:
