@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from quant.execution.algos import (
@@ -121,6 +122,57 @@ class AlgoSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"algo": self.algo, "params": dict(self.params)}
+
+
+def vwap_profile_params(
+    lake_path: str | Path,
+    symbol: str,
+    day: date,
+    *,
+    sessions: int = 20,
+    bucket_minutes: int = 5,
+) -> dict[str, Any]:
+    """VWAP's ``bucket_minutes``, ``full_day`` and ``half_day``, learned from the lake's
+    one-minute bars of ``symbol`` in the last ``sessions`` sessions before ``day``.
+
+    The day being traded is never part of its own profile (its volume is not known when the
+    parent starts). ``ParentSpecError`` when the lake has no such bars.
+    """
+    import polars as pl
+
+    from quant.data.corporate_actions import trading_day
+    from quant.data.lake import Lake
+    from quant.data.schema import DataKind
+    from quant.execution.algos import learn_volume_profile
+
+    if sessions < 1:
+        raise ParentSpecError(f"vwap: profile sessions must be >= 1, got {sessions}")
+    # two calendar days per session and a margin hold ``sessions`` sessions across holidays
+    start = day - timedelta(days=2 * sessions + 10)
+    try:
+        bars = Lake(lake_path).read(DataKind.BARS, symbol, start, day)
+    except ValueError as exc:
+        raise ParentSpecError(
+            f"vwap: no volume profile for {symbol} before {day.isoformat()}: {exc}"
+        ) from None
+    bars = bars.with_columns(trading_day(bars.columns).alias("_day")).filter(pl.col("_day") < day)
+    days = bars.get_column("_day").unique().sort().tail(sessions)
+    bars = bars.filter(pl.col("_day").is_in(days.implode()))
+    if bars.height == 0 or float(bars.get_column("volume").sum()) <= 0:
+        raise ParentSpecError(
+            f"vwap: no traded volume of {symbol} in the lake before {day.isoformat()} to learn "
+            "a volume profile from"
+        )
+    try:
+        profile = learn_volume_profile(bars.drop("_day"), bucket_minutes)
+    except ValueError as exc:
+        raise ParentSpecError(f"vwap: {exc}") from None
+    return {
+        "bucket_minutes": profile.bucket_minutes,
+        "full_day": profile.full_day.tolist(),
+        "half_day": profile.half_day.tolist(),
+        "profile_sessions": int(days.len()),
+    }
 
 
 def _pricing(spec: Any) -> PricingPolicy:

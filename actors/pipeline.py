@@ -375,14 +375,20 @@ def submit_parent(
     minutes: float | None = None,
     parent_id: str | None = None,
     limit_price: float | None = None,
+    lake_path: str | Path | None = None,
+    profile_sessions: int = 20,
 ) -> dict[str, Any]:
     """Work a parent order with ``algo`` (twap, vwap, pov; ``actors.parent_orders.AlgoSpec``
     names the parameters) through the risk guard, which checks the whole parent against the
     strategy's account (the stream processor's view) before the router slices it. The window
     starts at the pipeline's now (its event time in a replay) and lasts ``minutes``, unless
-    ``params`` give ``start_ns`` and ``end_ns``."""
+    ``params`` give ``start_ns`` and ``end_ns``.
+
+    A VWAP parent without a volume profile in ``params`` gets one learned from ``lake_path``:
+    the symbol's bars in the ``profile_sessions`` sessions before the pipeline's day."""
     import ray
 
+    from actors.parent_orders import ParentSpecError, vwap_profile_params
     from quant.execution.orders import Order, OrderType, Side
 
     stream = lookup(pipeline, Role.STREAM)
@@ -406,6 +412,23 @@ def submit_parent(
     if problems:
         raise ValueError("; ".join(problems))
     params = dict(params)
+    if algo == "vwap" and "full_day" not in params:
+        if lake_path is None:
+            raise ParentSpecError(
+                "vwap needs a volume profile: give bucket_minutes and full_day, or a lake to "
+                "learn it from"
+            )
+        day = date.fromisoformat(view["day"])
+        params = {
+            **vwap_profile_params(
+                lake_path,
+                symbol,
+                day,
+                sessions=profile_sessions,
+                bucket_minutes=int(params.get("bucket_minutes", 5)),
+            ),
+            **{k: v for k, v in params.items() if k != "bucket_minutes"},
+        }
     params.setdefault("start_ns", ts)
     if "end_ns" not in params and minutes is not None:
         params["end_ns"] = int(params["start_ns"]) + int(minutes * 60 * 1_000_000_000)

@@ -1027,6 +1027,17 @@ def parent_submit(
     ] = 30.0,
     slices: Annotated[int | None, typer.Option(help="TWAP: number of children.")] = None,
     rate: Annotated[float | None, typer.Option(help="POV: participation rate (0-1].")] = None,
+    profile_sessions: Annotated[
+        int,
+        typer.Option(
+            help="VWAP: sessions of the lake's bars before the day to learn the volume "
+            "profile from.",
+            min=1,
+        ),
+    ] = 20,
+    bucket_minutes: Annotated[
+        int, typer.Option(help="VWAP: minutes per volume-profile bucket.", min=1)
+    ] = 5,
     limit: Annotated[float | None, typer.Option(help="Limit price of the parent.")] = None,
     parent_id: Annotated[str | None, typer.Option("--id", help="Client order id.")] = None,
     pipeline: PipelineOption = None,
@@ -1043,6 +1054,8 @@ def parent_submit(
         params["interval_s"] = 60.0
     if rate is not None:
         params["rate"] = rate
+    if algo == "vwap":
+        params["bucket_minutes"] = bucket_minutes
     result = pipe.submit_parent(
         pipeline or s.paper.pipeline,
         symbol,
@@ -1053,6 +1066,8 @@ def parent_submit(
         minutes=minutes,
         parent_id=parent_id,
         limit_price=limit,
+        lake_path=s.lake_path,
+        profile_sessions=profile_sessions,
     )
     if as_json:
         _emit_json(result)

@@ -18,6 +18,7 @@ from test_cli import one_line_error, run
         ("kill-switch",),
         ("cancel-all", "--symbol", "X"),
         ("paper", "parent", "submit", "THYAO", "buy", "600"),
+        ("paper", "parent", "submit", "THYAO", "buy", "600", "--algo", "vwap"),
         ("paper", "parent", "status", "PARENT-1"),
     ],
 )

@@ -21,6 +21,8 @@ from actors.common import Role, lookup  # noqa: E402
 from actors.feed import FeedSpec, SimulatedBistFeed  # noqa: E402
 from actors.journal import EventKind, Journal  # noqa: E402
 from actors.parent_orders import AlgoSpec, markets_from_bars  # noqa: E402
+from quant.data.lake import Lake  # noqa: E402
+from quant.data.synthetic import SyntheticMarket, SyntheticMarketConfig  # noqa: E402
 from quant.execution.orders import Order, OrderType, RejectCode, Side  # noqa: E402
 from quant.market.calendar import ISTANBUL  # noqa: E402
 from quant.sim.matching import to_ns  # noqa: E402
@@ -33,6 +35,7 @@ QUIET_MODEL = {
 }
 """The strategy stays (almost) out of the way: the parent is what is being tested."""
 SYMBOL = "SYN02"
+OTHER = "SYN01"
 
 
 @pytest.fixture
@@ -206,27 +209,59 @@ def test_parents_pass_the_risk_guard_and_the_kill_switch_stops_them(
         parent_id="PARENT-K",
     )
     assert accepted["status"] in ("pending", "working"), accepted
+    # a VWAP parent as `paper parent submit --algo vwap` sends it: its volume profile learned
+    # from the lake's bars of the sessions before the day
+    lake = tmp_path / "lake"
+    market = SyntheticMarket(
+        SyntheticMarketConfig(
+            n_symbols=SYNTHETIC["n_symbols"],
+            n_sessions=SYNTHETIC["n_sessions"],
+            seed=SYNTHETIC["seed"],
+            trades_per_day=SYNTHETIC["trades_per_day"],
+        )
+    )
+    Lake(lake).write("bars", market.minute_bars())
+    vwap = pl_.submit_parent(
+        config.pipeline,
+        OTHER,
+        "buy",
+        300,
+        "vwap",
+        {},
+        minutes=300,
+        parent_id="PARENT-V",
+        lake_path=lake,
+    )
+    assert vwap["status"] in ("pending", "working"), vwap
+    with pytest.raises(ValueError, match="vwap needs a volume profile"):
+        pl_.submit_parent(config.pipeline, OTHER, "buy", 300, "vwap", {}, minutes=300)
     while len(ray.get(router.parent_status.remote("PARENT-K"))["children"]) < 2:
         assert time.monotonic() < deadline, "the parent sent no second child"
         time.sleep(0.02)
     switched = ray.get(risk.engage_kill_switch.remote("drill"))
-    assert switched["cancel_all"]["parents_stopped"] == ["PARENT-K"]
+    assert sorted(switched["cancel_all"]["parents_stopped"]) == ["PARENT-K", "PARENT-V"]
     at_switch = ray.get(router.parent_status.remote("PARENT-K"))
     assert at_switch["status"] == "stopped" and at_switch["working"] == 0, at_switch
+    vwap_at_switch = ray.get(router.parent_status.remote("PARENT-V"))
+    assert vwap_at_switch["status"] == "stopped" and vwap_at_switch["children"], vwap_at_switch
 
     state = pl_.wait_until_finished(config.pipeline, timeout_s=300)
     assert state["state"] == "finished", state
     after = ray.get(router.parent_status.remote("PARENT-K"))
     assert after["children"] == at_switch["children"]  # nothing sliced after the switch
     assert after["filled"] < 600
+    vwap_after = ray.get(router.parent_status.remote("PARENT-V"))
+    assert vwap_after["children"] == vwap_at_switch["children"]
     with Journal(config.journal_path) as j:
         staged = [
             e.key for e in j.events(kinds=[EventKind.ORDER_STAGED]) if e.key.startswith("PARENT-")
         ]
         stops = [e.key for e in j.events(kinds=["parent_stopped"])]
+        started = {e.key: e.payload for e in j.events(kinds=["parent_started"])}
         decisions = {e.key for e in j.events(kinds=["risk_decision"])}
-    assert sorted(staged) == sorted(at_switch["children"])
-    assert stops == ["PARENT-K"]
+    assert sorted(staged) == sorted(at_switch["children"] + vwap_at_switch["children"])
+    assert sorted(stops) == ["PARENT-K", "PARENT-V"]
+    assert len(started["PARENT-V"]["params"]["full_day"]) == 288  # 5-minute buckets
     assert {"PARENT-BIG", "PARENT-K"} <= decisions
 
     ray.kill(router, no_restart=False)  # a restarted router replays the stop

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import numpy as np
+import polars as pl
 import pytest
 
 from actors.parent_orders import (
@@ -18,6 +20,7 @@ from actors.parent_orders import (
     markets_from_bars,
     started_from_payload,
     started_payload,
+    vwap_profile_params,
 )
 from quant.execution.algos import MarketState
 from quant.execution.orders import ExecutionReport, Order, OrderStatus, OrderType, Side
@@ -121,3 +124,74 @@ def test_replaying_the_journaled_inputs_regenerates_the_same_children() -> None:
     ts = T0 + 30 * MIN
     markets = markets_from_bars([_bar("AAA", ts, 11.0)], ts)
     assert restarted.on_time(ts, markets) == live.on_time(ts, markets)
+
+
+# --- VWAP's volume profile from the lake --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def profile_lake(tmp_path_factory: pytest.TempPathFactory):
+    """Ten synthetic sessions of one-minute bars (2024-01-02 .. 2024-01-15) in a lake."""
+    from quant.data.lake import Lake
+    from quant.data.synthetic import SyntheticMarket, SyntheticMarketConfig
+
+    bars = SyntheticMarket(SyntheticMarketConfig(n_symbols=2, n_sessions=10)).minute_bars()
+    root = tmp_path_factory.mktemp("profile-lake")
+    Lake(root).write("bars", bars)
+    return root, bars
+
+
+def test_vwap_profile_is_learned_from_the_sessions_before_the_day_only(profile_lake):
+    from quant.data.corporate_actions import trading_day
+    from quant.execution.algos import VolumeProfile, learn_volume_profile
+
+    root, bars = profile_lake
+    symbol = "SYN01"
+    mine = bars.filter(pl.col("symbol") == symbol)
+    days = sorted(mine.select(trading_day(mine.columns)).to_series().unique().to_list())
+    day = days[6]
+    params = vwap_profile_params(root, symbol, day, sessions=3, bucket_minutes=15)
+    assert params["profile_sessions"] == 3 and params["bucket_minutes"] == 15
+    # the same profile as learned by hand from the three sessions before the day
+    window = mine.filter(trading_day(mine.columns).is_in(days[3:6]))
+    expected = learn_volume_profile(window, "15m")
+    np.testing.assert_allclose(params["full_day"], expected.full_day, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(params["half_day"], expected.half_day, rtol=0, atol=1e-15)
+    # a VWAP built from the params slices with that profile
+    algo = AlgoSpec("vwap", {**params, "start_ns": T0, "end_ns": T0 + 60 * MIN}).build()
+    assert isinstance(algo.volume_profile, VolumeProfile)
+    np.testing.assert_allclose(algo.volume_profile.full_day, expected.full_day, atol=1e-15)
+    json.dumps(params)  # journaled with the parent: plain JSON
+
+
+def test_vwap_profile_ignores_the_future(profile_lake, tmp_path):
+    """A lake whose day and later sessions hold other volumes gives the same profile."""
+    from quant.data.corporate_actions import trading_day
+    from quant.data.lake import Lake
+
+    root, bars = profile_lake
+    days = sorted(bars.select(trading_day(bars.columns)).to_series().unique().to_list())
+    day = days[5]
+    future = trading_day(bars.columns) >= day
+    changed = bars.with_columns(
+        pl.when(future).then(pl.col("volume") * 97 % 1013 + 1).otherwise(pl.col("volume"))
+    )
+    Lake(tmp_path).write("bars", changed)
+    got = vwap_profile_params(tmp_path, "SYN02", day, sessions=4)
+    same = vwap_profile_params(root, "SYN02", day, sessions=4)
+    for key in ("full_day", "half_day"):  # equal up to the order of a float sum
+        np.testing.assert_allclose(got[key], same[key], rtol=0, atol=1e-15)
+    # while a window that reaches the changed sessions does see them
+    moved = vwap_profile_params(tmp_path, "SYN02", days[7], sessions=4)
+    kept = vwap_profile_params(root, "SYN02", days[7], sessions=4)
+    assert np.abs(np.subtract(moved["full_day"], kept["full_day"])).max() > 1e-4
+
+
+def test_vwap_profile_errors_name_the_problem(profile_lake):
+    root, _ = profile_lake
+    with pytest.raises(ParentSpecError, match="no volume profile for SYN01 before 2024-01-02"):
+        vwap_profile_params(root, "SYN01", date(2024, 1, 2))
+    with pytest.raises(ParentSpecError, match="unknown symbol"):
+        vwap_profile_params(root, "THYAO", date(2024, 1, 10))
+    with pytest.raises(ParentSpecError, match="sessions must be >= 1"):
+        vwap_profile_params(root, "SYN01", date(2024, 1, 10), sessions=0)
