@@ -193,6 +193,7 @@ class InProcessPipeline:
         self.last_slice_ts = 0
         self.stages = StageTimers()
         self.batch_start_ns = 0
+        self.signals_saved = -1
         self.ack_ms: list[float] = []
         self.first_ack_ms: list[float] = []
         self._slice_acks = 0
@@ -299,18 +300,22 @@ class InProcessPipeline:
         if last and not self.finished:
             self._end_session()
         mark = self.stages.now()
-        self.journal.set_checkpoint(
-            "stream:state",
-            {
-                "ticks": self.ticks.snapshot(),
-                "last_slice_ts": self.last_slice_ts,
-                "order_seq": self.ctx._order_seq,
-                "targets": self.strategy.targets,
-                "last": self.ctx.last,
-                "research_bars": signals_bars_state(self.signals),
-                "signals": signals_state(self.signals),
-            },
-        )
+        with self.journal.transaction():  # one commit, as the stream processor's batch
+            self.journal.set_checkpoint(
+                "stream:state",
+                {
+                    "ticks": self.ticks.snapshot(),
+                    "last_slice_ts": self.last_slice_ts,
+                    "order_seq": self.ctx._order_seq,
+                    "targets": self.strategy.targets,
+                    "last": self.ctx.last,
+                    "research_bars": signals_bars_state(self.signals),
+                },
+            )
+            # the features' state only when they moved (a research bar scored), as there
+            if self.signals.scored != self.signals_saved:
+                self.journal.set_checkpoint("stream:signals", signals_state(self.signals))
+                self.signals_saved = self.signals.scored
         self.stages.add("checkpoint", mark)
 
     def _slice(self, bars: list[Bar], t: int) -> None:
