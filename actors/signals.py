@@ -209,7 +209,7 @@ class LivePredictionStrategy(PredictionStrategy):
         the square of the day's predictions."""
         if not predictions:
             return
-        fresh = self._index(_prediction_frame(predictions))
+        fresh = self._index_rows(predictions)
         for symbol, new in fresh.items():
             held = self._signals.get(symbol)
             if held is not None and held.ts.size and new.ts[0] <= held.ts[-1]:

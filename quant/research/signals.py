@@ -28,7 +28,9 @@ stop-loss order would close the trade there), so exiting then looks at nothing l
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +75,13 @@ def _ns(column: pl.Series, what: str, fill: int | None = None) -> np.ndarray:
             raise ValueError(f"predictions' {what} has {values.null_count()} missing value(s)")
         values = values.fill_null(fill)
     return values.to_numpy()
+
+
+def _duplicates(count: int, symbol: str, ts: int) -> ValueError:
+    return ValueError(
+        f"{count} predictions share a symbol and time, e.g. {symbol} at "
+        f"{np.datetime64(int(ts), 'ns')}"
+    )
 
 
 def prediction_sides(
@@ -128,38 +137,77 @@ class PredictionStrategy(TargetPositionStrategy):
     def _index(self, predictions: pl.DataFrame) -> dict[str, SymbolSignals]:
         frame = predictions
         probs = frame.select(pl.col("p_up", "p_down").cast(pl.Float64))
-        p_up = probs["p_up"].to_numpy()
-        p_down = probs["p_down"].to_numpy()
-        bad = ~(np.isfinite(p_up) & np.isfinite(p_down)) | (p_up < 0) | (p_up > 1)
-        bad |= (p_down < 0) | (p_down > 1)
-        if bad.any():
-            raise ValueError(f"{int(bad.sum())} prediction(s) hold a probability outside [0, 1]")
         ts = _ns(frame["ts"], "ts")
         if "expires" in frame.columns:
             expires = _ns(frame["expires"], "expires", fill=NEVER)
         else:
             expires = np.full(ts.shape, NEVER, dtype=np.int64)
-        if (expires < ts).any():
-            raise ValueError(
-                f"{int((expires < ts).sum())} prediction(s) expire before they are made"
-            )
-        side = prediction_sides(p_up, p_down, self.threshold, self.long_only)
+        side = self._sides(probs["p_up"].to_numpy(), probs["p_down"].to_numpy(), ts, expires)
         table = pl.DataFrame(
             {"symbol": frame["symbol"].cast(pl.String), "ts": ts, "side": side, "expires": expires}
         ).sort("symbol", "ts", maintain_order=True)
         dupes = table.filter(pl.struct("symbol", "ts").is_duplicated())
         if dupes.height:
             row = dupes.row(0, named=True)
-            raise ValueError(
-                f"{dupes.height} predictions share a symbol and time, e.g. {row['symbol']} at "
-                f"{np.datetime64(int(row['ts']), 'ns')}"
-            )
+            raise _duplicates(dupes.height, row["symbol"], row["ts"])
         out = {}
         for (symbol,), group in table.group_by("symbol", maintain_order=True):
             out[str(symbol)] = SymbolSignals(
                 group["ts"].to_numpy(), group["side"].to_numpy(), group["expires"].to_numpy()
             )
         return out
+
+    def _index_rows(
+        self, rows: Sequence[tuple[str, int, float, float, int | None]]
+    ) -> dict[str, SymbolSignals]:
+        """``_index`` of a few ``(symbol, ts, p_up, p_down, expires)`` rows (epoch ns), as
+        the live strategy receives them at each research bar: the same checks and result
+        without building a frame (a frame's fixed cost was most of a research bar's)."""
+        n = len(rows)
+        for r in rows:
+            for what, value in (("ts", r[1]), ("expires", r[4])):
+                if not isinstance(value, int | np.integer) and not (
+                    what == "expires" and value is None
+                ):
+                    raise ValueError(
+                        f"predictions' {what} must be epoch nanoseconds, got {value!r}"
+                    )
+        symbols = [str(r[0]) for r in rows]
+        ts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+        p_up = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
+        p_down = np.fromiter((r[3] for r in rows), dtype=np.float64, count=n)
+        expires = np.fromiter(
+            (NEVER if r[4] is None else r[4] for r in rows), dtype=np.int64, count=n
+        )
+        side = self._sides(p_up, p_down, ts, expires)
+        order = sorted(range(n), key=lambda i: (symbols[i], int(ts[i])))  # stable
+        keys = [(symbols[i], int(ts[i])) for i in order]
+        repeated = {k for k, nxt in itertools.pairwise(keys) if k == nxt}
+        if repeated:
+            first = next(k for k in keys if k in repeated)
+            raise _duplicates(sum(k in repeated for k in keys), *first)
+        out: dict[str, SymbolSignals] = {}
+        start = 0
+        for end in range(1, n + 1):
+            if end == n or keys[end][0] != keys[start][0]:
+                at = np.asarray(order[start:end], dtype=np.intp)
+                out[keys[start][0]] = SymbolSignals(ts[at], side[at], expires[at])
+                start = end
+        return out
+
+    def _sides(
+        self, p_up: np.ndarray, p_down: np.ndarray, ts: np.ndarray, expires: np.ndarray
+    ) -> np.ndarray:
+        """Each prediction's side, once its probabilities and expiry are checked."""
+        bad = ~(np.isfinite(p_up) & np.isfinite(p_down)) | (p_up < 0) | (p_up > 1)
+        bad |= (p_down < 0) | (p_down > 1)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} prediction(s) hold a probability outside [0, 1]")
+        if (expires < ts).any():
+            raise ValueError(
+                f"{int((expires < ts).sum())} prediction(s) expire before they are made"
+            )
+        return prediction_sides(p_up, p_down, self.threshold, self.long_only)
 
     def _size(self, close: float) -> int:
         return math.floor(self.position_notional / close) if close > 0 else 0

@@ -71,3 +71,62 @@ def test_a_prediction_not_after_the_held_ones_is_refused_and_changes_nothing():
     with pytest.raises(ValueError, match="outside"):
         live.extend([("AAA", T0 + 10_000 * MIN, 1.5, 0.0, T0 + 10_001 * MIN)])
     assert live.n_predictions == 30
+
+
+def _as_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "symbol": pl.String,
+            "ts": pl.Int64,
+            "p_up": pl.Float64,
+            "p_down": pl.Float64,
+            "expires": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_research_bars_rows_are_indexed_as_a_frame_of_them_is(seed: int):
+    """The live strategy indexes each research bar's rows without a frame; unsorted rows,
+    several per symbol and missing expiries give what the frame path gives."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in rng.permutation(12):
+        for symbol in ("CCC", "AAA", "BBB")[: 1 + k % 3]:
+            p_up = float(rng.uniform(0, 1))
+            expires = None if k % 4 == 0 else T0 + (int(k) + 3) * MIN
+            rows.append((symbol, T0 + int(k) * MIN, p_up, float(rng.uniform(0, 1 - p_up)), expires))
+    strategy = LivePredictionStrategy(0.55, position_notional=50_000.0, long_only=seed % 2 == 0)
+    by_rows = strategy._index_rows(rows)
+    by_frame = strategy._index(_as_frame(rows))
+    assert list(by_rows) == list(by_frame)
+    for symbol, signals in by_frame.items():
+        for field in ("ts", "side", "expires"):
+            expected = getattr(signals, field)
+            got = getattr(by_rows[symbol], field)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("AAA", T0, 1.2, 0.0, None)], "1 prediction.s. hold a probability outside"),
+        ([("AAA", T0, float("nan"), 0.1, None)], "outside \\[0, 1\\]"),
+        ([("AAA", T0, 0.6, 0.1, T0 - 1)], "1 prediction.s. expire before they are made"),
+        (
+            [("BBB", T0, 0.6, 0.1, None), ("AAA", T0, 0.6, 0.1, None)] * 2,
+            "4 predictions share a symbol and time, e.g. AAA at 2024-01-03T07:00",
+        ),
+        ([("AAA", float(T0), 0.6, 0.1, None)], "ts must be epoch nanoseconds"),
+    ],
+)
+def test_bad_rows_are_refused_with_the_frame_paths_reason(rows: list[tuple], message: str):
+    strategy = LivePredictionStrategy(0.55, position_notional=50_000.0)
+    with pytest.raises(ValueError, match=message):
+        strategy._index_rows(rows)
+    if not isinstance(rows[0][1], float):  # a frame cannot even hold a float time stamp
+        with pytest.raises(ValueError, match=message):
+            strategy._index(_as_frame(rows))
